@@ -1,0 +1,89 @@
+# ragws build. `make` builds ./ragws; `make test`, `make run`, `make bench`,
+# `make fuzz` do what README.md says. Every target that needs packages runs
+# scripts/deps.sh first, which installs only what is missing.
+
+CC      ?= cc
+PKGS    := jansson libjwt libcurl libpq libsystemd inih zlib libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wno-unused-parameter
+CSTD    := -std=c11 -D_GNU_SOURCE
+INC     := -I. $(PKG_CFLAGS)
+LIBS    := $(PKG_LIBS) -lwslay -lm
+OPT     ?= -O2 -g
+
+# Every .c under these folders except the program entry point is library code.
+SRC_DIRS := master worker shm protocol util
+LIB_SRC  := $(filter-out master/main.c,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
+HDRS     := $(wildcard $(addsuffix /*.h,$(SRC_DIRS)))
+
+REL_OBJ  := $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
+ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps test unit run bench fuzz clean asan check-config
+
+all: ragws
+
+deps:
+	@scripts/deps.sh
+
+ragws: build/rel/master/main.o build/rel/libragws.a
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+build/rel/libragws.a: $(REL_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
+build/rel/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) $(INC) -c -o $@ $<
+
+# Sanitizer build used by the test suite.
+asan: build/asan/ragws $(UNIT_BINS)
+
+build/asan/ragws: build/asan/master/main.o build/asan/libragws.a
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
+build/asan/libragws.a: $(ASAN_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
+build/asan/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(INC) -DRAGWS_RING_TESTING -c -o $@ $<
+
+build/asan/tests/%: tests/unit/%.c build/asan/libragws.a tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(INC) -DRAGWS_RING_TESTING -o $@ $< build/asan/libragws.a $(LIBS) -lpthread
+
+# Fuzz targets (clang + libFuzzer).
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined $(INC) -o $@ $< $(FUZZ_LIB_SRC_$*) $(LIBS)
+
+FUZZ_LIB_SRC_fuzz_http_parser := worker/http_parser.c
+
+fuzz: deps $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+	  $$f -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
+unit: $(UNIT_BINS)
+
+test: deps
+	@scripts/test.sh
+
+run: deps ragws
+	@scripts/run.sh
+
+bench: deps ragws
+	@scripts/bench.sh
+
+check-config: ragws
+	./ragws check-config -c ragws.conf
+
+clean:
+	rm -rf build ragws

@@ -1,0 +1,79 @@
+#include "master/cli_publish.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/json_msg.h"
+
+static size_t collect(char *p, size_t size, size_t n, void *ud)
+{
+    fwrite(p, size, n, (FILE *)ud);
+    return size * n;
+}
+
+int cli_publish(const ragws_config_t *cfg, const char *channel, const char *json)
+{
+    if (!channel_name_valid(channel, strlen(channel))) {
+        fprintf(stderr, "ragws publish: bad channel \"%s\" (1-64 of A-Z a-z 0-9 _ . : -)\n",
+                channel);
+        return 2;
+    }
+    json_error_t je;
+    json_t *msg = json_loads(json, 0, &je);
+    if (!msg || !json_is_object(msg)) {
+        fprintf(stderr, "ragws publish: message must be a JSON object (%s)\n",
+                msg ? "got another JSON value" : je.text);
+        json_decref(msg);
+        return 2;
+    }
+    json_t *body = json_pack("{s:s, s:o}", "channel", channel, "message", msg);
+    char *text = json_msg_dump(body);
+    json_decref(body);
+
+    /* A wildcard listen address is reached through loopback. */
+    const char *host = cfg->listen_host;
+    char url[512];
+    if (strcmp(host, "0.0.0.0") == 0 || host[0] == 0) host = "127.0.0.1";
+    if (strchr(host, ':')) {
+        if (strcmp(host, "::") == 0) host = "::1";
+        snprintf(url, sizeof url, "http://[%s]:%u/api/broadcast", host, cfg->listen_port);
+    } else {
+        snprintf(url, sizeof url, "http://%s:%u/api/broadcast", host, cfg->listen_port);
+    }
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    char auth[600];
+    if (cfg->admin_token[0]) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->admin_token);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, stdout);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    int ret = 0;
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "ragws publish: %s: %s\n", url, curl_easy_strerror(rc));
+        ret = 1;
+    } else if (status < 200 || status >= 300) {
+        fprintf(stderr, "\nragws publish: server answered HTTP %ld\n", status);
+        ret = 1;
+    } else {
+        fputc('\n', stdout);
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    curl_global_cleanup();
+    free(text);
+    return ret;
+}

@@ -1,0 +1,10 @@
+/* `ragws publish CHANNEL JSON`: POST the message to the running server's
+ * /api/broadcast with the admin token. */
+#ifndef RAGWS_MASTER_CLI_PUBLISH_H
+#define RAGWS_MASTER_CLI_PUBLISH_H
+
+#include "master/config.h"
+
+int cli_publish(const ragws_config_t *cfg, const char *channel, const char *json);
+
+#endif

@@ -1,0 +1,93 @@
+/* Configuration: ragws.conf (INI, parsed with libinih) plus -o overrides.
+ *
+ * Every key lives in one table in config.c with its type, default and a one
+ * line description; ragws.conf documents the same keys. Durations are
+ * stored in milliseconds (written "30", "30s", "500ms", "2m"), sizes in
+ * bytes (written "1048576", "64KiB", "1MiB", "1G"). */
+#ifndef RAGWS_MASTER_CONFIG_H
+#define RAGWS_MASTER_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
+enum { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 };
+
+#define CONFIG_MAX_ORIGINS 32
+
+typedef struct ragws_config {
+    /* [server] */
+    char listen_host[256];       /* "0.0.0.0", "127.0.0.1", "::" ... */
+    uint16_t listen_port;        /* from listen = host:port */
+    int workers;                 /* 0 = auto (number of CPUs) */
+    uint32_t drain_timeout_ms;
+
+    /* [limits] */
+    size_t max_message_bytes;
+    uint32_t max_connections;          /* global, all workers together */
+    uint32_t max_connections_per_ip;   /* per worker and IP; 0 = no limit */
+    size_t max_header_bytes;
+    size_t max_body_bytes;             /* REST request bodies */
+    uint32_t handshake_timeout_ms;
+    size_t send_buffer_limit;
+    uint32_t keepalive_interval_ms;
+    uint32_t keepalive_timeout_ms;
+    double rate_limit;                 /* messages per second per connection */
+    uint32_t rate_burst;               /* bucket size */
+    uint32_t rate_limit_strikes;       /* RATE_LIMITED errors before close 1008 */
+
+    /* [monitor] */
+    uint32_t monitor_interval_ms;
+    double cpu_alert_percent;          /* error_alert when crossed */
+    double memory_alert_percent;
+    uint32_t error_alert_count;        /* errors per interval */
+
+    /* [auth] */
+    char admin_token_file[PATH_MAX];   /* empty: admin calls from loopback only */
+    char admin_token[512];             /* loaded from admin_token_file */
+
+    /* [cors] */
+    char allowed_origins_raw[2048];    /* "*" or comma separated origins */
+    char *allowed_origins[CONFIG_MAX_ORIGINS]; /* point into a private copy */
+    char origins_store[2048];
+    size_t n_allowed_origins;
+    int allow_any_origin;
+
+    /* [shm] */
+    size_t ring_size;
+
+    /* [log] */
+    int log_format;
+    int log_level;
+
+    char path[PATH_MAX]; /* the file this came from */
+} ragws_config_t;
+
+/* Fill every field with its documented default. */
+void config_defaults(ragws_config_t *cfg);
+
+/* Defaults, then FILE (may be NULL: defaults only), then each override
+ * "section.key=value" in order; then derived values (origin list, admin
+ * token read from its file). On error returns -1 and writes
+ * "file:line: message" (or "-o section.key: message") into err. */
+int config_load(ragws_config_t *cfg, const char *path, char *const *overrides,
+                int n_overrides, char *err, size_t errlen);
+
+/* Set one key from its text value. Returns 0, or -1 with a message (no
+ * location prefix) in err: unknown section/key or bad value. */
+int config_set(ragws_config_t *cfg, const char *section, const char *key,
+               const char *value, char *err, size_t errlen);
+
+/* Number of workers to fork (resolves auto). */
+int config_worker_count(const ragws_config_t *cfg);
+
+/* Is this Origin header value allowed by cors.allowed_origins? */
+int config_origin_allowed(const ragws_config_t *cfg, const char *origin,
+                          size_t len);
+
+/* Write every key with its current value, INI style (ragws check-config -v). */
+void config_dump(const ragws_config_t *cfg, FILE *out);
+
+#endif

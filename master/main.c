@@ -1,0 +1,103 @@
+/* ragws: command line. `ragws -c FILE [-o section.key=value ...]` serves;
+ * subcommands: check-config, publish, version. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "master/cli_publish.h"
+#include "master/config.h"
+#include "master/master.h"
+#include "util/log.h"
+
+#define RAGWS_VERSION "0.1.0"
+#define MAX_OVERRIDES 256
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ragws [-c FILE] [-o section.key=value]...          serve\n"
+            "       ragws check-config [-v] [-c FILE] [-o ...]         validate, do not serve\n"
+            "       ragws publish CHANNEL JSON [-c FILE] [-o ...]      broadcast via the running server\n"
+            "       ragws version\n"
+            "Without -c, ./ragws.conf is used if present, else built-in defaults.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    char *overrides[MAX_OVERRIDES];
+    int n_over = 0, verbose = 0;
+    char *args[16];
+    int n_args = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "-c") == 0 || strcmp(a, "-o") == 0) && i + 1 >= argc) {
+            fprintf(stderr, "ragws: %s needs a value\n", a);
+            return 2;
+        }
+        if (strcmp(a, "-c") == 0) {
+            path = argv[++i];
+        } else if (strcmp(a, "-o") == 0) {
+            if (n_over == MAX_OVERRIDES) {
+                fprintf(stderr, "ragws: too many -o options\n");
+                return 2;
+            }
+            overrides[n_over++] = argv[++i];
+        } else if (strcmp(a, "-v") == 0) {
+            verbose = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "ragws: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        } else if (n_args < 16) {
+            args[n_args++] = argv[i];
+        }
+    }
+    const char *cmd = n_args ? args[0] : "serve";
+    if (strcmp(cmd, "version") == 0) {
+        printf("ragws %s\n", RAGWS_VERSION);
+        return 0;
+    }
+    if (!path && access("ragws.conf", R_OK) == 0) path = "ragws.conf";
+
+    ragws_config_t *cfg = calloc(1, sizeof *cfg);
+    char err[1024];
+    if (!cfg) return 1;
+    if (config_load(cfg, path, overrides, n_over, err, sizeof err) < 0) {
+        fprintf(stderr, "ragws: %s\n", err);
+        free(cfg);
+        return 1;
+    }
+    int rc;
+    if (strcmp(cmd, "check-config") == 0) {
+        printf("%s: OK (listen %s:%u, %d workers)\n", path ? path : "(defaults)",
+               cfg->listen_host, cfg->listen_port, config_worker_count(cfg));
+        if (verbose) config_dump(cfg, stdout);
+        rc = 0;
+    } else if (strcmp(cmd, "publish") == 0) {
+        if (n_args != 3) {
+            fprintf(stderr, "usage: ragws publish CHANNEL JSON [-c FILE]\n");
+            rc = 2;
+        } else {
+            rc = cli_publish(cfg, args[1], args[2]);
+        }
+    } else if (strcmp(cmd, "serve") == 0) {
+        if (n_args > 1) {
+            usage(stderr);
+            free(cfg);
+            return 2;
+        }
+        return master_run(cfg, overrides, n_over); /* owns cfg */
+    } else {
+        fprintf(stderr, "ragws: unknown command \"%s\"\n", cmd);
+        usage(stderr);
+        rc = 2;
+    }
+    free(cfg);
+    return rc;
+}

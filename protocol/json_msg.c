@@ -1,0 +1,60 @@
+#include "protocol/json_msg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+json_t *json_msg_parse(const char *data, size_t len, const char **code,
+                       char *err, size_t errlen)
+{
+    json_error_t je;
+    /* JSON_REJECT_DUPLICATES: an object with two "type" keys is ambiguous. */
+    json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    if (!v) {
+        *code = ERR_INVALID_JSON;
+        snprintf(err, errlen, "invalid JSON at line %d, column %d: %s",
+                 je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        *code = ERR_VALIDATION;
+        snprintf(err, errlen, "message must be a JSON object");
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
+const char *json_msg_type(json_t *msg, char *err, size_t errlen)
+{
+    json_t *t = json_object_get(msg, "type");
+    if (!t) {
+        snprintf(err, errlen, "field \"type\" is required");
+        return NULL;
+    }
+    if (!json_is_string(t)) {
+        snprintf(err, errlen, "field \"type\" must be a string");
+        return NULL;
+    }
+    return json_string_value(t);
+}
+
+int channel_name_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > CHANNEL_MAX_LEN) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' ||
+                 ch == ':' || ch == '-';
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+char *json_msg_dump(const json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s) abort();
+    return s;
+}

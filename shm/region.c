@@ -1,0 +1,120 @@
+#include "shm/region.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define SHM_MAGIC 0x72616777735f3031ull /* "ragws_01" */
+
+static size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+shm_region_t *shm_create(size_t ring_bytes)
+{
+    size_t ring_off = align_up(sizeof(shm_region_t), 4096);
+    size_t total = ring_off + align_up(ring_size_for(ring_bytes), 4096);
+
+    /* memfd rather than MAP_ANONYMOUS so the region could be handed to a
+     * process that is not our child (and shows up named in /proc/maps). */
+    int fd = memfd_create("ragws-shm", MFD_CLOEXEC);
+    if (fd < 0) return NULL;
+    if (ftruncate(fd, (off_t)total) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    void *mem = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int e = errno;
+    close(fd);
+    if (mem == MAP_FAILED) {
+        errno = e;
+        return NULL;
+    }
+    shm_region_t *shm = mem;
+    memset(shm, 0, sizeof *shm);
+    shm->magic = SHM_MAGIC;
+    shm->total_size = total;
+    shm->ring_offset = ring_off;
+    int rc = ring_init((char *)mem + ring_off, ring_bytes);
+    if (rc < 0) {
+        munmap(mem, total);
+        errno = -rc;
+        return NULL;
+    }
+    shm->master_eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (shm->master_eventfd < 0) return NULL;
+    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
+        shm->slots[i].eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (shm->slots[i].eventfd < 0) return NULL;
+    }
+    return shm;
+}
+
+ring_t *shm_ring(shm_region_t *shm)
+{
+    return ring_from_mem((char *)shm + shm->ring_offset);
+}
+
+static void wake_fd(int fd)
+{
+    uint64_t one = 1;
+    ssize_t n = write(fd, &one, sizeof one);
+    (void)n; /* EAGAIN means the counter is saturated: already awake */
+}
+
+int shm_publish(shm_region_t *shm, const char *channel, size_t channel_len,
+                const void *payload, size_t payload_len)
+{
+    int rc = ring_publish(shm_ring(shm), channel, channel_len, payload,
+                          payload_len, NULL);
+    if (rc < 0) return rc;
+    atomic_fetch_add_explicit(&shm->publishes, 1, memory_order_relaxed);
+    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
+        shm_slot_t *s = &shm->slots[i];
+        if (atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_FREE)
+            continue;
+        /* Only the first publisher after the worker's last drain writes. */
+        if (!atomic_exchange(&s->wake_pending, 1)) wake_fd(s->eventfd);
+    }
+    return 0;
+}
+
+void shm_slot_wake_ack(shm_slot_t *slot)
+{
+    uint64_t v;
+    ssize_t n = read(slot->eventfd, &v, sizeof v);
+    (void)n;
+    /* exchange is a full barrier: the ring read that follows cannot be
+     * ordered before it, so a record whose publisher saw wake_pending == 1
+     * is seen by this drain. */
+    atomic_exchange(&slot->wake_pending, 0);
+}
+
+void shm_notify_master(shm_region_t *shm) { wake_fd(shm->master_eventfd); }
+
+void shm_stats_total(shm_region_t *shm, worker_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    stats_accumulate(out, &shm->retired, 1);
+    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
+        if (atomic_load(&shm->slots[i].state) == SLOT_FREE) continue;
+        stats_accumulate(out, &shm->slots[i].stats, 0);
+    }
+}
+
+void shm_slot_retire(shm_region_t *shm, int idx)
+{
+    shm_slot_t *s = &shm->slots[idx];
+    stats_accumulate(&shm->retired, &s->stats, 1);
+    memset(&s->stats, 0, sizeof s->stats);
+    atomic_store(&s->pid, 0);
+    atomic_store(&s->wake_pending, 0);
+    atomic_store(&s->state, SLOT_FREE);
+    /* Drop any stale wake-up so the next owner starts clean. */
+    uint64_t v;
+    ssize_t n = read(s->eventfd, &v, sizeof v);
+    (void)n;
+}

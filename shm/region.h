@@ -1,0 +1,72 @@
+/* The shared-memory region: created by the master before it forks, so every
+ * process maps it at the same address and inherits the same eventfds.
+ *
+ *   [ header | slot 0 .. slot N-1 | ring (shm/ring.c) ]
+ *
+ * A slot belongs to one worker process at a time: its pid, state, eventfd
+ * (the wake-up for new ring records) and statistics. */
+#ifndef RAGWS_SHM_REGION_H
+#define RAGWS_SHM_REGION_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shm/ring.h"
+#include "shm/stats.h"
+
+/* Two generations of the largest worker count (64) during a reload. */
+#define SHM_MAX_SLOTS 128
+
+enum slot_state {
+    SLOT_FREE = 0,
+    SLOT_STARTING = 1, /* forked, not yet listening */
+    SLOT_READY = 2,    /* listening */
+    SLOT_DRAINING = 3, /* listener closed, finishing its clients */
+};
+
+typedef struct shm_slot {
+    _Atomic int32_t pid;
+    _Atomic uint32_t state;
+    _Atomic uint32_t generation;
+    _Atomic uint32_t wake_pending; /* coalesces eventfd writes */
+    _Atomic uint64_t started_ms;
+    _Atomic uint64_t heartbeat_ms; /* worker's loop clock, for hang detection */
+    int eventfd;
+    worker_stats_t stats;
+} shm_slot_t;
+
+typedef struct shm_region {
+    uint64_t magic;
+    size_t total_size;
+    size_t ring_offset;
+    int master_eventfd;        /* workers poke the master on state changes */
+    _Atomic uint64_t publishes; /* records published, all processes */
+    worker_stats_t retired;     /* counters of workers that have exited */
+    shm_slot_t slots[SHM_MAX_SLOTS];
+} shm_region_t;
+
+/* Create the region (memfd + MAP_SHARED) with a ring of ring_bytes and one
+ * eventfd per slot. Returns NULL with errno set. */
+shm_region_t *shm_create(size_t ring_bytes);
+
+ring_t *shm_ring(shm_region_t *shm);
+
+/* Append to the ring and wake every live worker (at most one eventfd write
+ * per worker until it drains). Returns ring_publish's result. */
+int shm_publish(shm_region_t *shm, const char *channel, size_t channel_len,
+                const void *payload, size_t payload_len);
+
+/* A worker calls this before draining the ring after its eventfd fired. */
+void shm_slot_wake_ack(shm_slot_t *slot);
+
+/* Poke the master (state change of a slot). */
+void shm_notify_master(shm_region_t *shm);
+
+/* Sum of live slots' stats plus the retired counters. */
+void shm_stats_total(shm_region_t *shm, worker_stats_t *out);
+
+/* The master folds a dead worker's counters into `retired` and frees the slot. */
+void shm_slot_retire(shm_region_t *shm, int idx);
+
+#endif

@@ -1,0 +1,266 @@
+#include "worker/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "worker/endpoint.h"
+#include "worker/http_server.h"
+#include "worker/ip_table.h"
+#include "worker/pubsub.h"
+#include "worker/worker.h"
+#include "worker/ws_session.h"
+
+#define FLUSH_IOV 64
+
+static uint32_t next_conn_id;
+
+const char *conn_peer_text(const conn_t *c, char *buf, size_t len)
+{
+    if (IN6_IS_ADDR_V4MAPPED(&c->peer))
+        return inet_ntop(AF_INET, &c->peer.s6_addr[12], buf, (socklen_t)len);
+    return inet_ntop(AF_INET6, &c->peer, buf, (socklen_t)len);
+}
+
+static void conn_io(loop_t *loop, loop_watch_t *w, uint32_t events);
+
+static void conn_free(void *p)
+{
+    conn_t *c = p;
+    free(c->in);
+    free(c);
+}
+
+void conn_close(conn_t *c, const char *why)
+{
+    if (c->state == CONN_CLOSED) return;
+    char ip[64];
+    log_debug("conn %u (%s) closed: %s", c->id, conn_peer_text(c, ip, sizeof ip),
+              why);
+    if (c->state == CONN_WS) {
+        if (c->ep && c->ep->on_close) c->ep->on_close(c);
+        pubsub_unsubscribe_all(c);
+        ws_release(c);
+        stats_sub(&wk->stats->ws_connections, 1);
+    } else {
+        stats_sub(&wk->stats->http_connections, 1);
+    }
+    ip_table_release(wk->ips, &c->peer);
+    loop_watch_del(wk->loop, &c->watch);
+    close(c->watch.fd);
+    c->watch.fd = -1;
+    c->state = CONN_CLOSED;
+    outq_clear(&c->out);
+    /* unlink from the worker's list; the dirty list skips closed ones */
+    if (c->prev) c->prev->next = c->next;
+    else wk->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    wk->n_conns--;
+    loop_free_later(wk->loop, c, conn_free);
+}
+
+static void count_written(void *ud, outbuf_t *b)
+{
+    (void)ud;
+    if (b->publish_ns) {
+        uint64_t now = loop_clock_ns();
+        stats_observe_latency(wk->stats, (now - b->publish_ns) / 1000, 1);
+    }
+}
+
+void conn_flush(conn_t *c)
+{
+    while (c->out.len && c->state != CONN_CLOSED) {
+        struct iovec iov[FLUSH_IOV];
+        int n = outq_iov(&c->out, iov, FLUSH_IOV);
+        ssize_t w = writev(c->watch.fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                c->flags |= CF_BLOCKED; /* EPOLLOUT (edge) will resume us */
+                return;
+            }
+            conn_close(c, strerror(errno));
+            return;
+        }
+        stats_add(&wk->stats->bytes_out, (uint64_t)w);
+        outq_consume(&c->out, (size_t)w, count_written, NULL);
+        /* A short write means the socket buffer is full. */
+        size_t asked = 0;
+        for (int i = 0; i < n; i++) asked += iov[i].iov_len;
+        if ((size_t)w < asked) {
+            c->flags |= CF_BLOCKED;
+            return;
+        }
+    }
+    c->flags &= (uint16_t)~CF_BLOCKED;
+    if (!c->out.len && (c->flags & CF_CLOSE_AFTER_FLUSH)) {
+        /* Half-close so the peer reads everything before seeing EOF. */
+        shutdown(c->watch.fd, SHUT_WR);
+        conn_close(c, "done");
+    }
+}
+
+void conn_flush_dirty(void)
+{
+    while (wk->dirty) {
+        conn_t *c = wk->dirty;
+        wk->dirty = c->dirty_next;
+        c->dirty_next = NULL;
+        c->flags &= (uint16_t)~CF_DIRTY;
+        if (c->state != CONN_CLOSED && !(c->flags & CF_BLOCKED)) conn_flush(c);
+    }
+}
+
+static void mark_dirty(conn_t *c)
+{
+    if (c->flags & CF_DIRTY) return;
+    c->flags |= CF_DIRTY;
+    c->dirty_next = wk->dirty;
+    wk->dirty = c;
+}
+
+static void slow_consumer(conn_t *c)
+{
+    char ip[64];
+    log_warn("conn %u (%s): slow consumer, %zu bytes queued; closing 1008",
+             c->id, conn_peer_text(c, ip, sizeof ip), c->out.bytes);
+    stats_add(&wk->stats->slow_consumers, 1);
+    c->flags |= CF_SLOW;
+    /* Drop what it has not started to receive, then say why. */
+    outq_drop_unstarted(&c->out);
+    if (c->state == CONN_WS) ws_close(c, 1008, "slow consumer");
+    else conn_close(c, "slow consumer");
+}
+
+int conn_queue(conn_t *c, outbuf_t *b)
+{
+    if (c->state == CONN_CLOSED) {
+        outbuf_unref(b);
+        return -1;
+    }
+    if (outq_push(&c->out, b) < 0) {
+        outbuf_unref(b);
+        conn_close(c, "out of memory");
+        return -1;
+    }
+    mark_dirty(c);
+    return 0;
+}
+
+int conn_send(conn_t *c, outbuf_t *b)
+{
+    if (c->flags & CF_SLOW) {
+        outbuf_unref(b);
+        return -1;
+    }
+    if (conn_queue(c, b) < 0) return -1;
+    if (c->out.bytes > wk->cfg->send_buffer_limit) {
+        slow_consumer(c);
+        return -1;
+    }
+    return 0;
+}
+
+int conn_send_copy(conn_t *c, const char *data, size_t len)
+{
+    outbuf_t *b = outbuf_new(len);
+    if (!b) {
+        conn_close(c, "out of memory");
+        return -1;
+    }
+    memcpy(b->data, data, len);
+    return conn_send(c, b);
+}
+
+static void conn_io(loop_t *loop, loop_watch_t *w, uint32_t events)
+{
+    (void)loop;
+    conn_t *c = w->data;
+    if (events & EPOLLOUT && (c->flags & CF_BLOCKED)) {
+        c->flags &= (uint16_t)~CF_BLOCKED;
+        conn_flush(c);
+        if (c->state == CONN_CLOSED) return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        if (c->state == CONN_HTTP) http_on_readable(c);
+        else if (c->state == CONN_WS) ws_on_readable(c);
+    }
+}
+
+static void setup_conn(int fd, const struct sockaddr_storage *ss)
+{
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->id = ++next_conn_id;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        c->peer.s6_addr[10] = c->peer.s6_addr[11] = 0xff;
+        memcpy(&c->peer.s6_addr[12], &a->sin_addr, 4);
+        if ((ntohl(a->sin_addr.s_addr) >> 24) == 127) c->flags |= CF_LOOPBACK;
+    } else {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        c->peer = a->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(&c->peer)) c->flags |= CF_LOOPBACK;
+        if (IN6_IS_ADDR_V4MAPPED(&c->peer) && c->peer.s6_addr[12] == 127)
+            c->flags |= CF_LOOPBACK;
+    }
+    uint32_t per_ip = wk->cfg->max_connections_per_ip;
+    if (ip_table_acquire(wk->ips, &c->peer, per_ip) < 0) {
+        /* Over the per-IP limit: refuse before spending anything on it. */
+        static const char resp[] =
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n";
+        ssize_t n = write(fd, resp, sizeof resp - 1);
+        (void)n;
+        close(fd);
+        stats_add(&wk->stats->rejected_full, 1);
+        free(c);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->state = CONN_HTTP;
+    c->deadline_ms = loop_now_ms(wk->loop) + wk->cfg->handshake_timeout_ms;
+    if (loop_watch_add(wk->loop, &c->watch, fd,
+                       EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, conn_io, c) < 0) {
+        ip_table_release(wk->ips, &c->peer);
+        close(fd);
+        free(c);
+        return;
+    }
+    c->next = wk->conns;
+    if (wk->conns) wk->conns->prev = c;
+    wk->conns = c;
+    wk->n_conns++;
+    stats_add(&wk->stats->accepted, 1);
+    stats_add(&wk->stats->http_connections, 1);
+}
+
+void conn_accept_ready(loop_t *loop, loop_watch_t *w, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    /* Bounded batch: other connections get their turn between batches. */
+    for (int i = 0; i < 256; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(w->fd, (struct sockaddr *)&ss, &sl,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_warn("accept: %s", strerror(errno));
+            return;
+        }
+        setup_conn(fd, &ss);
+    }
+}

@@ -1,0 +1,107 @@
+/* A client connection: HTTP/1.1 until it upgrades, then a WebSocket.
+ *
+ * Memory per idle WebSocket is this struct alone: the HTTP input buffer is
+ * freed after the upgrade, the send queue exists only while bytes wait, and
+ * the wslay context only while a frame or a close is in progress
+ * (worker/ws_session.c). */
+#ifndef RAGWS_WORKER_CONN_H
+#define RAGWS_WORKER_CONN_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <wslay/wslay.h>
+
+#include "worker/loop.h"
+#include "worker/outbuf.h"
+
+struct endpoint;
+struct channel;
+
+enum conn_state {
+    CONN_HTTP = 0,
+    CONN_WS = 1,
+    CONN_CLOSED = 2, /* fd closed, memory freed after this batch */
+};
+
+enum conn_flag {
+    CF_DIRTY = 1 << 0,         /* on the worker's flush list */
+    CF_BLOCKED = 1 << 1,       /* last write hit EAGAIN: wait for EPOLLOUT */
+    CF_CLOSE_AFTER_FLUSH = 1 << 2,
+    CF_LOOPBACK = 1 << 3,
+    CF_CLOSING = 1 << 4,       /* WebSocket close sent; ignore new messages */
+    CF_HAD_REQUEST = 1 << 5,   /* at least one HTTP request completed */
+    CF_READ_AGAIN = 1 << 6,    /* read budget used up with data left */
+    CF_KEEPALIVE = 1 << 7,     /* current HTTP request allows keep-alive */
+    CF_SLOW = 1 << 8,          /* closed as a slow consumer */
+};
+
+#define CONN_MAX_SUBS 2
+
+/* Tracks WebSocket frame boundaries in the byte stream, so that the wslay
+ * context can be dropped exactly when no frame is half received. */
+typedef struct ws_scan {
+    uint64_t payload_left; /* payload bytes of the current frame still due */
+    uint8_t hdr[14];
+    uint8_t hdr_len;       /* header bytes of the next frame seen so far */
+    uint8_t in_fragmented; /* a data message is split over frames */
+} ws_scan_t;
+
+typedef struct conn_sub {
+    struct channel *ch;
+    uint32_t idx; /* position in ch->subs */
+} conn_sub_t;
+
+typedef struct conn {
+    loop_watch_t watch;
+    struct conn *prev, *next; /* worker's list of all connections */
+    struct conn *dirty_next;
+    uint8_t state;
+    uint16_t flags;
+    uint8_t nsubs;
+    uint16_t strikes; /* rate-limit violations */
+    uint32_t id;
+    struct in6_addr peer; /* IPv4 mapped into IPv6 */
+
+    /* HTTP: unparsed input (allocated while a request is incomplete). */
+    char *in;
+    uint32_t in_len, in_cap;
+
+    outq_t out;
+
+    /* WebSocket */
+    wslay_event_context_ptr wslay;
+    ws_scan_t scan;
+    const uint8_t *feed; /* bytes being handed to wslay */
+    size_t feed_len;
+    const struct endpoint *ep;
+    void *ep_data;
+    conn_sub_t subs[CONN_MAX_SUBS];
+    double tokens;
+    uint64_t tokens_ms;
+
+    uint64_t deadline_ms;  /* handshake/idle timeout (HTTP), close wait (WS) */
+    uint64_t next_ping_ms;
+    uint64_t ping_sent_ms; /* 0 when no ping is outstanding */
+} conn_t;
+
+/* Queue bytes (takes the caller's reference) and schedule a flush. Returns
+ * -1 if the connection was closed as a slow consumer. */
+int conn_send(conn_t *c, outbuf_t *b);
+int conn_send_copy(conn_t *c, const char *data, size_t len);
+/* Queue without the send_buffer_limit check (control frames, closes). */
+int conn_queue(conn_t *c, outbuf_t *b);
+
+/* Close now: unsubscribe, close fd, free after this batch. */
+void conn_close(conn_t *c, const char *why);
+
+/* Write as much queued output as the socket takes (one writev). */
+void conn_flush(conn_t *c);
+
+/* Accept loop callback and the flush hook (worker.c wires them). */
+void conn_accept_ready(loop_t *loop, loop_watch_t *w, uint32_t events);
+void conn_flush_dirty(void);
+
+/* Dotted/hex text of the peer address (for logs and per-IP limits). */
+const char *conn_peer_text(const conn_t *c, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,229 @@
+#include "worker/http_server.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "worker/endpoint.h"
+#include "worker/rest.h"
+#include "worker/worker.h"
+#include "worker/ws_session.h"
+
+/* Make room for `want` more bytes of input, within max. */
+static int in_reserve(conn_t *c, size_t want, size_t max)
+{
+    size_t need = (size_t)c->in_len + want;
+    if (need > max) need = max;
+    if (need <= c->in_cap) return 0;
+    size_t cap = c->in_cap ? c->in_cap : 2048;
+    while (cap < need) cap *= 2;
+    if (cap > max) cap = max;
+    char *p = realloc(c->in, cap);
+    if (!p) return -1;
+    c->in = p;
+    c->in_cap = (uint32_t)cap;
+    return 0;
+}
+
+static void in_discard(conn_t *c)
+{
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = 0;
+}
+
+static const char *cors_headers(const http_request_t *req, char *buf, size_t len)
+{
+    const http_header_t *o = req ? http_find_header(req, "Origin") : NULL;
+    if (!o || !config_origin_allowed(wk->cfg, o->value, o->value_len)) return "";
+    snprintf(buf, len,
+             "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n",
+             (int)o->value_len, o->value);
+    return buf;
+}
+
+static const http_request_t *current_req; /* for CORS headers in responses */
+
+void http_respond(conn_t *c, int status, const char *content_type,
+                  const char *body, size_t body_len, const char *extra_headers)
+{
+    char cors[512];
+    char head[2048];
+    int keep = (c->flags & CF_KEEPALIVE) && !wk->draining;
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nServer: ragws\r\n"
+                     "Content-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Connection: %s\r\n%s%s\r\n",
+                     status, http_status_text(status),
+                     content_type ? content_type : "application/json", body_len,
+                     keep ? "keep-alive" : "close",
+                     cors_headers(current_req, cors, sizeof cors),
+                     extra_headers ? extra_headers : "");
+    if (n < 0 || (size_t)n >= sizeof head) n = 0;
+    outbuf_t *b = outbuf_new((size_t)n + body_len);
+    if (!b) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    memcpy(b->data, head, (size_t)n);
+    if (body_len) memcpy(b->data + n, body, body_len);
+    if (!keep) c->flags |= CF_CLOSE_AFTER_FLUSH;
+    stats_add(&wk->stats->http_requests, 1);
+    conn_queue(c, b);
+}
+
+void http_respond_error(conn_t *c, int status, const char *code,
+                        const char *message)
+{
+    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+                          message);
+    char *s = json_dumps(o, JSON_COMPACT);
+    http_respond(c, status, "application/json", s, strlen(s), NULL);
+    free(s);
+    json_decref(o);
+    stats_add(&wk->stats->errors, 1);
+}
+
+static int const_time_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen) return 0;
+    unsigned char d = 0;
+    for (size_t i = 0; i < alen; i++) d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+int http_admin_allowed(const conn_t *c, const http_request_t *req)
+{
+    const char *tok = wk->cfg->admin_token;
+    if (!tok[0]) return (c->flags & CF_LOOPBACK) != 0;
+    const http_header_t *h = http_find_header(req, "Authorization");
+    if (h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0)
+        return const_time_eq(h->value + 7, h->value_len - 7, tok, strlen(tok));
+    char q[512];
+    int n = http_query_param(req, "token", q, sizeof q);
+    return n >= 0 && const_time_eq(q, (size_t)n, tok, strlen(tok));
+}
+
+int http_origin_allowed(const http_request_t *req)
+{
+    const http_header_t *o = http_find_header(req, "Origin");
+    /* Non-browser clients send no Origin: nothing to check. */
+    return !o || config_origin_allowed(wk->cfg, o->value, o->value_len);
+}
+
+static int is_upgrade(const http_request_t *req)
+{
+    const http_header_t *u = http_find_header(req, "Upgrade");
+    return u && http_value_has_token(u->value, u->value_len, "websocket");
+}
+
+/* One complete request (head + body) at c->in. Returns bytes consumed, or
+ * -1 when the connection changed state (upgraded or closed). */
+static long handle_request(conn_t *c, const http_request_t *req, size_t total)
+{
+    c->flags |= CF_HAD_REQUEST;
+    if (req->keep_alive) c->flags |= CF_KEEPALIVE;
+    else c->flags &= (uint16_t)~CF_KEEPALIVE;
+    current_req = req;
+
+    const endpoint_t *ep = endpoint_find(req->path, req->path_len);
+    if (ep && is_upgrade(req)) {
+        ws_upgrade(c, req, ep, c->in + total, c->in_len - total);
+        current_req = NULL;
+        return -1;
+    }
+    if (ep) {
+        http_respond(c, 426, "text/plain", "WebSocket endpoint\n", 19,
+                     "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+    } else {
+        rest_dispatch(c, req, c->in + req->head_len,
+                      (size_t)req->content_length);
+    }
+    current_req = NULL;
+    if (c->state == CONN_CLOSED) return -1;
+    return (long)total;
+}
+
+static void parse_input(conn_t *c)
+{
+    const ragws_config_t *cfg = wk->cfg;
+    while (c->state == CONN_HTTP && c->in_len &&
+           !(c->flags & CF_CLOSE_AFTER_FLUSH)) {
+        http_request_t req;
+        int rc = http_parse_request(c->in, c->in_len, cfg->max_header_bytes, &req);
+        if (rc == HTTP_INCOMPLETE) return;
+        if (rc < 0) {
+            int status = rc == HTTP_ERR_TOO_LARGE || rc == HTTP_ERR_TOO_MANY ? 431
+                         : rc == HTTP_ERR_VERSION ? 505
+                         : rc == HTTP_ERR_NOT_IMPL ? 501 : 400;
+            c->flags &= (uint16_t)~CF_KEEPALIVE;
+            http_respond_error(c, status, "BAD_REQUEST",
+                               status == 431 ? "request head too large"
+                               : status == 505 ? "HTTP version not supported"
+                               : status == 501 ? "Transfer-Encoding is not supported; send Content-Length"
+                                               : "malformed HTTP request");
+            return;
+        }
+        if (req.content_length > cfg->max_body_bytes) {
+            c->flags &= (uint16_t)~CF_KEEPALIVE;
+            http_respond_error(c, 413, "PAYLOAD_TOO_LARGE",
+                               "request body over limits.max_body_bytes");
+            return;
+        }
+        size_t total = (size_t)rc + (size_t)req.content_length;
+        if (c->in_len < total) {
+            if (in_reserve(c, total - c->in_len, total) < 0)
+                conn_close(c, "out of memory");
+            return; /* wait for the rest of the body */
+        }
+        long used = handle_request(c, &req, total);
+        if (used < 0) return;
+        memmove(c->in, c->in + used, c->in_len - (size_t)used);
+        c->in_len -= (uint32_t)used;
+        /* Keep-alive idle timeout starts again after each request. */
+        c->deadline_ms = loop_now_ms(wk->loop) + cfg->handshake_timeout_ms;
+    }
+    if (c->state == CONN_HTTP && c->in_len == 0) in_discard(c);
+}
+
+void http_on_readable(conn_t *c)
+{
+    const ragws_config_t *cfg = wk->cfg;
+    size_t max = cfg->max_header_bytes + cfg->max_body_bytes;
+    for (;;) {
+        if (c->state != CONN_HTTP) return;
+        if (c->in_len >= max) {
+            /* Limits are enforced by parse_input; reaching here means a
+             * request plus pipelined extra beyond the buffer: stop reading
+             * until it is processed. */
+            parse_input(c);
+            if (c->state != CONN_HTTP || c->in_len >= max) return;
+        }
+        if (in_reserve(c, 4096, max) < 0) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        ssize_t n = read(c->watch.fd, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n > 0) {
+            stats_add(&wk->stats->bytes_in, (uint64_t)n);
+            c->in_len += (uint32_t)n;
+            parse_input(c);
+            continue;
+        }
+        if (n == 0) {
+            /* Peer closed its side: answer what is pending, then close. */
+            c->flags |= CF_CLOSE_AFTER_FLUSH;
+            if (!c->out.len) conn_close(c, "peer closed");
+            return;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) conn_close(c, strerror(errno));
+        else if (c->in_len == 0) in_discard(c);
+        return;
+    }
+}

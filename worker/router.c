@@ -1,0 +1,21 @@
+/* Path -> WebSocket endpoint. REST routes are in worker/rest.c. */
+#include <string.h>
+
+#include "worker/endpoint.h"
+
+extern const endpoint_t ep_apiv1, ep_monitor, ep_publish;
+
+static const endpoint_t *const endpoints[] = {
+    &ep_apiv1,
+    &ep_monitor,
+    &ep_publish,
+};
+
+const endpoint_t *endpoint_find(const char *path, size_t len)
+{
+    for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
+        const char *p = endpoints[i]->path;
+        if (strlen(p) == len && memcmp(p, path, len) == 0) return endpoints[i];
+    }
+    return NULL;
+}

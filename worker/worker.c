@@ -1,0 +1,296 @@
+#include "worker/worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "worker/conn.h"
+#include "worker/ip_table.h"
+#include "worker/pubsub.h"
+#include "worker/ws_session.h"
+
+#define RING_DRAIN_BUDGET 8192 /* records per iteration before yielding */
+#define SCRATCH_BYTES (64 * 1024)
+
+static worker_t the_worker;
+worker_t *wk = &the_worker;
+
+static loop_watch_t signal_watch;
+
+int worker_publish(const char *channel, size_t clen, const char *payload,
+                   size_t plen)
+{
+    return shm_publish(wk->shm, channel, clen, payload, plen);
+}
+
+static int open_listener(const ragws_config_t *cfg)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char port[8];
+    snprintf(port, sizeof port, "%u", cfg->listen_port);
+    int rc = getaddrinfo(cfg->listen_host[0] ? cfg->listen_host : NULL, port, &hints, &ai);
+    if (rc != 0) {
+        log_error("listen %s:%s: %s", cfg->listen_host, port, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* Every worker binds its own socket; the kernel spreads accepts. */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        if (ai->ai_family == AF_INET6) {
+            int zero = 0;
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        }
+    }
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
+        log_error("listen %s:%s: %s", cfg->listen_host, port, strerror(errno));
+        if (fd >= 0) close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+/* ---- ring -> local subscribers ---- */
+
+static void handle_lap(const ring_lap_t *lap)
+{
+    uint64_t missed = lap->to_seq - lap->from_seq;
+    stats_add(&wk->stats->ring_overruns, 1);
+    log_warn("lapped on the broadcast ring: %llu records lost (seq %llu..%llu)",
+             (unsigned long long)missed, (unsigned long long)lap->from_seq,
+             (unsigned long long)lap->to_seq - 1);
+    /* Tell the subscribers of the channels we know were lost; if the side
+     * index forgot some records, everybody may have lost something. */
+    enum { MAX_TRACKED = 64 };
+    uint32_t hashes[MAX_TRACKED];
+    uint64_t counts[MAX_TRACKED];
+    int n = 0, unknown = missed > 100000;
+    for (uint64_t s = lap->from_seq; !unknown && s < lap->to_seq; s++) {
+        uint32_t h;
+        if (!ring_seq_channel_hash(shm_ring(wk->shm), s, &h)) {
+            unknown = 1;
+            break;
+        }
+        int j = 0;
+        while (j < n && hashes[j] != h) j++;
+        if (j == n) {
+            if (n == MAX_TRACKED) {
+                unknown = 1;
+                break;
+            }
+            hashes[n] = h;
+            counts[n++] = 0;
+        }
+        counts[j]++;
+    }
+    if (unknown) {
+        pubsub_resync_all(missed);
+        return;
+    }
+    for (int j = 0; j < n; j++) pubsub_resync_hash(hashes[j], counts[j]);
+}
+
+static void ring_drain(void)
+{
+    ring_t *r = shm_ring(wk->shm);
+    for (int i = 0; i < RING_DRAIN_BUDGET; i++) {
+        ring_entry_t e;
+        ring_lap_t lap;
+        int rc = ring_read(r, &wk->reader, &e, wk->ring_buf, wk->ring_buf_cap, &lap);
+        if (rc == RING_EMPTY) {
+            stats_set(&wk->stats->ring_lag, 0);
+            return;
+        }
+        if (rc == RING_LAPPED) {
+            handle_lap(&lap);
+            continue;
+        }
+        pubsub_deliver(e.channel, e.channel_len, e.payload, e.payload_len, e.publish_ns);
+    }
+    uint64_t last = ring_last_seq(r);
+    stats_set(&wk->stats->ring_lag, last >= wk->reader.next_seq ? last - wk->reader.next_seq + 1 : 0);
+    /* More waiting: continue after the other connections had a turn. */
+    if (!loop_timer_armed(&wk->ring_again))
+        loop_timer_start(wk->loop, &wk->ring_again, 0, (loop_timer_cb)ring_drain, NULL);
+}
+
+static void on_wake(loop_t *loop, loop_watch_t *w, uint32_t events)
+{
+    (void)loop;
+    (void)w;
+    (void)events;
+    shm_slot_wake_ack(wk->slot);
+    ring_drain();
+}
+
+/* ---- shutdown and reload: drain ---- */
+
+static void finish(void)
+{
+    log_info("worker exiting (%u connections left)", wk->n_conns);
+    while (wk->conns) conn_close(wk->conns, "worker exit");
+    loop_stop(wk->loop);
+}
+
+static void close_all_going_away(void)
+{
+    for (conn_t *c = wk->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_WS) ws_close(c, 1001, "server shutting down");
+        else if (!c->out.len) conn_close(c, "server shutting down");
+        else c->flags |= CF_CLOSE_AFTER_FLUSH;
+    }
+}
+
+static void begin_drain(void)
+{
+    if (wk->draining) return;
+    wk->draining = 1;
+    wk->drain_deadline_ms = loop_now_ms(wk->loop) + wk->cfg->drain_timeout_ms;
+    if (wk->listen_fd >= 0) {
+        loop_watch_del(wk->loop, &wk->listen_watch);
+        close(wk->listen_fd);
+        wk->listen_fd = -1;
+    }
+    atomic_store(&wk->slot->state, SLOT_DRAINING);
+    shm_notify_master(wk->shm);
+    log_info("draining %u connections (drain_timeout %u ms)", wk->n_conns,
+             wk->cfg->drain_timeout_ms);
+    /* Nothing in flight to finish yet in this version: say goodbye now. */
+    close_all_going_away();
+    if (!wk->n_conns) finish();
+}
+
+static void on_signal(loop_t *loop, loop_watch_t *w, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    struct signalfd_siginfo si;
+    while (read(w->fd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) begin_drain();
+    }
+}
+
+static void sweep(loop_t *loop, loop_timer_t *t)
+{
+    uint64_t now = loop_now_ms(loop);
+    atomic_store_explicit(&wk->slot->heartbeat_ms, now, memory_order_relaxed);
+    for (conn_t *c = wk->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_HTTP) {
+            if (now >= c->deadline_ms) {
+                if (!(c->flags & CF_HAD_REQUEST))
+                    stats_add(&wk->stats->handshake_timeouts, 1);
+                conn_close(c, c->flags & CF_HAD_REQUEST ? "keep-alive idle timeout"
+                                                         : "handshake timeout");
+            }
+        } else if (c->state == CONN_WS) {
+            ws_sweep(c, now);
+        }
+    }
+    if (wk->draining && (!wk->n_conns || now >= wk->drain_deadline_ms)) {
+        finish();
+        return;
+    }
+    loop_timer_start(loop, t, wk->sweep_every_ms, sweep, NULL);
+}
+
+static void before_sleep(loop_t *loop, void *data)
+{
+    (void)loop;
+    (void)data;
+    conn_flush_dirty();
+}
+
+static uint64_t min3(uint64_t a, uint64_t b, uint64_t c)
+{
+    uint64_t m = a < b ? a : b;
+    return m < c ? m : c;
+}
+
+void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
+                 uint32_t generation)
+{
+    char role[32];
+    snprintf(role, sizeof role, "worker %d", slot_idx);
+    log_setup(cfg->log_format == LOG_FORMAT_JSON, cfg->log_level, role);
+    /* If the master dies, so do we: no orphan keeps the port. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1) _exit(1);
+
+    wk->cfg = cfg;
+    wk->shm = shm;
+    wk->slot_idx = slot_idx;
+    wk->slot = &shm->slots[slot_idx];
+    wk->stats = &wk->slot->stats;
+    wk->generation = generation;
+    wk->loop = loop_new();
+    wk->ips = ip_table_new();
+    wk->scratch_cap = SCRATCH_BYTES;
+    wk->scratch = malloc(wk->scratch_cap);
+    wk->ring_buf_cap = ring_max_record(shm_ring(shm)) + 64;
+    wk->ring_buf = malloc(wk->ring_buf_cap);
+    static const char ping[2] = {(char)0x89, 0x00};
+    wk->ping_frame = outbuf_new(2);
+    if (!wk->loop || !wk->ips || !wk->scratch || !wk->ring_buf || !wk->ping_frame) {
+        log_error("worker start: out of memory");
+        _exit(1);
+    }
+    memcpy(wk->ping_frame->data, ping, 2);
+    wk->sweep_every_ms = min3(cfg->handshake_timeout_ms, cfg->keepalive_interval_ms,
+                              cfg->keepalive_timeout_ms) / 4;
+    if (wk->sweep_every_ms < 20) wk->sweep_every_ms = 20;
+    if (wk->sweep_every_ms > 250) wk->sweep_every_ms = 250;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    loop_watch_add(wk->loop, &signal_watch, sfd, EPOLLIN, on_signal, NULL);
+
+    ring_reader_init(shm_ring(shm), &wk->reader);
+    loop_watch_add(wk->loop, &wk->wake_watch, wk->slot->eventfd, EPOLLIN, on_wake, NULL);
+
+    wk->listen_fd = open_listener(cfg);
+    if (wk->listen_fd < 0) _exit(2);
+    loop_watch_add(wk->loop, &wk->listen_watch, wk->listen_fd, EPOLLIN,
+                   conn_accept_ready, NULL);
+
+    loop_set_before_sleep(wk->loop, before_sleep, NULL);
+    loop_timer_start(wk->loop, &wk->sweep_timer, wk->sweep_every_ms, sweep, NULL);
+
+    atomic_store(&wk->slot->state, SLOT_READY);
+    shm_notify_master(shm);
+    log_debug("listening on %s:%u", cfg->listen_host, cfg->listen_port);
+
+    loop_run(wk->loop);
+
+    conn_flush_dirty();
+    pubsub_free_all();
+    ip_table_free(wk->ips);
+    outbuf_unref(wk->ping_frame);
+    free(wk->scratch);
+    free(wk->ring_buf);
+    loop_free(wk->loop);
+    close(sfd);
+    exit(0);
+}
