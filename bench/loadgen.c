@@ -1155,7 +1155,7 @@ static int run_fanout(void)
         printf("fanout: note: delivered payloads were %zu..%zu B, not %ld B\n", F.wire_min,
                F.wire_max, opt.size);
 
-    printf("RESULT mode=fanout subs=%zu size=%ld seconds=%.1f rate=%.0f window=%ld "
+    printf("RESULT mode=fanout subs=%zu size=%ld seconds=%.1f rate=%.1f window=%ld "
            "published=%" PRIu64 " deliveries=%" PRIu64 " deliveries_per_s=%.0f msgs_per_s=%.1f "
            "delivered_pct=%.4f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
            "gaps=%" PRIu64 " lost=%" PRIu64 " reorder=%" PRIu64 " other=%" PRIu64

@@ -375,8 +375,9 @@ void ws_upgrade(conn_t *c, const http_request_t *req, const endpoint_t *ep,
     char resp[256];
     int n = snprintf(resp, sizeof resp,
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                     accept);
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                     "X-Ragws-Worker: %d\r\n\r\n",
+                     accept, wk->slot_idx);
     if (conn_send_copy(c, resp, (size_t)n) < 0) return;
 
     /* Early frames may follow the head in the same read: keep them. */

@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# Benchmarks ragws against a reference Node server built on the `ws` package
+# (bench/reference/ws_server.js), with the same load generator
+# (bench/loadgen.c) and the same figures for both:
+#   - fan-out saturation: deliveries/s with BENCH_SUBS subscribers, 64 B
+#   - fan-out latency at half of each server's own saturation rate
+#   - resident memory per idle connection at BENCH_IDLE_CONNS connections
+#   - WebSocket handshakes per second
+# Ends with a table (also written to build/bench/last.txt).
+#
+# Knobs: BENCH_SECONDS (10), BENCH_SUBS (1000), BENCH_IDLE_CONNS (10000),
+#        BENCH_ONLY (all | ragws | reference), BENCH_WARMUP (2),
+#        BENCH_HANDSHAKE_SECONDS (5).
+# Every server this script starts is stopped by PID, also on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_SUBS=${BENCH_SUBS:-1000}
+BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+BENCH_ONLY=${BENCH_ONLY:-all}
+BENCH_WARMUP=${BENCH_WARMUP:-2}
+BENCH_HANDSHAKE_SECONDS=${BENCH_HANDSHAKE_SECONDS:-5}
+MSG_SIZE=64
+
+OUT=build/bench
+LOADGEN=$OUT/loadgen
+mkdir -p "$OUT"
+
+case $BENCH_ONLY in
+all) SERVERS="ragws reference" ;;
+ragws | reference) SERVERS=$BENCH_ONLY ;;
+*) echo "bench: BENCH_ONLY must be all, ragws or reference" >&2; exit 2 ;;
+esac
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- cleanup
+SERVER_PID=""
+SERVER_KIDS=""
+
+# SIGTERM, wait, then SIGKILL; workers the master leaves behind are
+# stopped by the PIDs recorded while it was up.
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    local pid=$SERVER_PID kids k
+    kids="$SERVER_KIDS $(child_ids "$pid")"
+    SERVER_PID=""
+    SERVER_KIDS=""
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid ignored SIGTERM for 10 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    for k in $kids; do
+        # pid:starttime, so a recycled pid is never hit
+        if [ "$(proc_id "${k%%:*}")" = "$k" ]; then
+            log "worker ${k%%:*} outlived its master; killing it"
+            kill -KILL "${k%%:*}" 2>/dev/null || true
+        fi
+    done
+}
+
+proc_id() {   # "pid:starttime" of a live process, empty if gone
+    local pid=$1 stat
+    stat=$(cat /proc/"$pid"/stat 2>/dev/null) || return 0
+    stat=${stat##*) }               # drop "pid (comm) ": field 3 comes first
+    # shellcheck disable=SC2086
+    set -- $stat
+    echo "$pid:${20}"               # field 22, starttime
+}
+
+child_ids() {   # proc_id of every descendant of $1
+    local c
+    # shellcheck disable=SC2013  # the file is space-separated pids
+    for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        proc_id "$c"
+        child_ids "$c"
+    done
+}
+
+# shellcheck disable=SC2317  # invoked by trap
+cleanup() {
+    local rc=$?
+    stop_server
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- setup
+# 10k+ sockets on each side; servers inherit this limit from us.
+ulimit -Hn 1048576 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((BENCH_IDLE_CONNS + 1000)) ]; then
+    log "warning: open-file limit $(ulimit -n) is low for $BENCH_IDLE_CONNS connections"
+fi
+
+for tool in cc curl; do
+    command -v "$tool" >/dev/null || { log "missing $tool (run scripts/deps.sh)"; exit 1; }
+done
+log "building $LOADGEN"
+cc -std=c11 -O2 -Wall -Wextra -Werror -o "$LOADGEN" bench/loadgen.c -lm
+
+if [[ " $SERVERS " == *" reference "* ]]; then
+    command -v node >/dev/null || { log "missing node"; exit 1; }
+    if [ ! -d node_modules/ws ]; then
+        log "npm ci"
+        npm ci --no-audit --no-fund --loglevel=error >&2
+    fi
+fi
+if [[ " $SERVERS " == *" ragws "* ]] && [ ! -x ./ragws ]; then
+    log "./ragws is missing: run make ragws (or BENCH_ONLY=reference)"
+    exit 1
+fi
+
+# A port below the ephemeral range, so the load generator's own client
+# ports can never collide with it, and not currently listening.
+pick_port() {
+    local p
+    for _ in $(seq 200); do
+        p=$((20000 + RANDOM % 12000))
+        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+            echo "$p"
+            return 0
+        fi
+    done
+    log "no free port found"
+    return 1
+}
+
+wait_health() {   # port pid seconds
+    local deadline=$((SECONDS + $3))
+    while [ $SECONDS -lt "$deadline" ]; do
+        kill -0 "$2" 2>/dev/null || return 1
+        if curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$1/health"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# start_server NAME: sets SERVER_PID and PORT, or returns non-zero.
+start_server() {
+    PORT=$(pick_port)
+    local logf="$OUT/$1.log"
+    if [ "$1" = ragws ]; then
+        ./ragws -c ragws.conf -o server.listen=127.0.0.1:"$PORT" -o server.workers=2 \
+            -o limits.max_connections=100000 -o limits.max_connections_per_ip=0 \
+            -o limits.rate_limit=1000000 -o limits.rate_burst=1000000 \
+            -o log.level=warn >>"$logf" 2>&1 &
+    else
+        node bench/reference/ws_server.js "$PORT" >>"$logf" 2>&1 &
+    fi
+    SERVER_PID=$!
+    if ! wait_health "$PORT" "$SERVER_PID" 20; then
+        log "$1 did not become healthy on port $PORT (last lines of $logf):"
+        tail -n 20 "$logf" >&2 || true
+        stop_server
+        return 1
+    fi
+    if [ "$1" = reference ] && ! grep -q '^ready$' "$logf"; then
+        log "reference answered /health before printing ready"
+    fi
+    SERVER_KIDS=$(child_ids "$SERVER_PID")
+    return 0
+}
+
+# ---------------------------------------------------------------- running
+declare -A R   # R[server.figure] = value
+FAILED=0
+
+# run_loadgen SERVER LABEL ARGS...: prints its output, sets LAST_RESULT.
+run_loadgen() {
+    local server=$1 label=$2
+    shift 2
+    local out rc=0
+    log "$server: $label: loadgen $*"
+    out=$(timeout -k 5 300 "$LOADGEN" "$@" --port "$PORT" 2>&1) || rc=$?
+    printf '%s\n' "$out" | sed "s/^/  [$server] /" >&2
+    printf '%s\n' "$out" >>"$OUT/$server.loadgen.log"
+    LAST_RESULT=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n 1 || true)
+    if [ $rc -ne 0 ] || [ -z "$LAST_RESULT" ] || [[ $LAST_RESULT == *" error="* ]]; then
+        log "$server: $label failed (exit $rc)"
+        FAILED=1
+        LAST_RESULT=""
+        return 1
+    fi
+    return 0
+}
+
+kv() {   # kv KEY: value of KEY in LAST_RESULT
+    printf '%s\n' "$LAST_RESULT" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
+}
+
+bench_server() {
+    local s=$1
+    : >"$OUT/$s.log"
+    : >"$OUT/$s.loadgen.log"
+
+    # Fan-out: saturation, then paced at half of this server's own rate.
+    if start_server "$s"; then
+        if run_loadgen "$s" "fan-out saturation" fanout --subs "$BENCH_SUBS" --size $MSG_SIZE \
+            --seconds "$BENCH_SECONDS" --warmup "$BENCH_WARMUP"; then
+            R[$s.sat_dps]=$(kv deliveries_per_s)
+            R[$s.sat_mps]=$(kv msgs_per_s)
+            R[$s.sat_pct]=$(kv delivered_pct)
+            R[$s.sat_p99]=$(kv p99_us)
+            R[$s.sat_loss]=$(($(kv gaps) + $(kv other) + $(kv reorder) + $(kv closed)))
+            local rate
+            rate=$(awk -v m="${R[$s.sat_mps]}" 'BEGIN { r = m / 2; printf "%.1f", (r < 1 ? 1 : r) }')
+            R[$s.half_rate]=$rate
+            if run_loadgen "$s" "fan-out at $rate msg/s" fanout --subs "$BENCH_SUBS" --size $MSG_SIZE \
+                --seconds "$BENCH_SECONDS" --warmup "$BENCH_WARMUP" --rate "$rate"; then
+                R[$s.half_p50]=$(kv p50_us)
+                R[$s.half_p99]=$(kv p99_us)
+                R[$s.half_p999]=$(kv p999_us)
+                R[$s.half_pct]=$(kv delivered_pct)
+                R[$s.half_loss]=$(($(kv gaps) + $(kv other) + $(kv reorder) + $(kv closed)))
+            fi
+        fi
+        stop_server
+    else
+        FAILED=1
+    fi
+
+    # Idle memory on a fresh server, so earlier runs' heap growth is not
+    # mistaken for (or hidden from) per-connection cost.
+    if start_server "$s"; then
+        if run_loadgen "$s" "idle memory" idle --conns "$BENCH_IDLE_CONNS" --pid "$SERVER_PID"; then
+            R[$s.idle_bpc]=$(kv bytes_per_conn)
+            R[$s.idle_pss]=$(kv pss_bytes_per_conn)
+            R[$s.idle_mib]=$(awk -v a="$(kv rss_after_kb)" 'BEGIN { printf "%.1f", a / 1024 }')
+        fi
+        stop_server
+    else
+        FAILED=1
+    fi
+
+    if start_server "$s"; then
+        if run_loadgen "$s" "handshakes" handshake --seconds "$BENCH_HANDSHAKE_SECONDS" --concurrency 50; then
+            R[$s.hs]=$(kv handshakes_per_s)
+            R[$s.hs_fail]=$(kv failures)
+        fi
+        stop_server
+    else
+        FAILED=1
+    fi
+}
+
+T_START=$SECONDS
+for s in $SERVERS; do
+    bench_server "$s"
+done
+
+# ---------------------------------------------------------------- table
+fmt_int() {   # thousands separators for big counts
+    printf '%s\n' "$1" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta'
+}
+
+row() {   # row LABEL KEY [int]: ratio is ragws / reference
+    local a=${R[ragws.$2]:-} b=${R[reference.$2]:-} ratio="-"
+    if [ -n "$a" ] && [ -n "$b" ]; then
+        ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2fx", a / b }')
+    fi
+    if [ "${3:-}" = int ]; then
+        [ -n "$a" ] && a=$(fmt_int "$a")
+        [ -n "$b" ] && b=$(fmt_int "$b")
+    fi
+    printf '%-52s | %14s | %14s | %8s\n' "$1" "${a:--}" "${b:--}" "$ratio"
+}
+
+{
+    echo "ragws benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+    echo "$(nproc) cores, ${BENCH_SUBS} subscribers, ${MSG_SIZE} B messages, ${BENCH_SECONDS} s per fan-out run" \
+         "(+${BENCH_WARMUP} s warm-up), ${BENCH_IDLE_CONNS} idle connections; ragws: 2 workers," \
+         "reference: node $(node --version 2>/dev/null || echo '?') + ws $(node -p 'require("ws/package.json").version' 2>/dev/null || echo '?')"
+    echo "ratio = ragws / reference"
+    echo
+    printf '%-52s | %14s | %14s | %8s\n' "figure" "ragws" "ws reference" "ratio"
+    printf '%s\n' "-----------------------------------------------------+----------------+----------------+---------"
+    row "fan-out saturation, deliveries/s (higher is better)" sat_dps int
+    row "  delivered % at saturation" sat_pct
+    row "  gaps+other+closed at saturation" sat_loss
+    row "fan-out half-saturation rate, msg/s (each its own)" half_rate
+    row "  p50 latency at that rate, us (lower is better)" half_p50
+    row "  p99 latency at that rate, us (lower is better)" half_p99
+    row "  p99.9 latency at that rate, us" half_p999
+    row "  delivered % at that rate" half_pct
+    row "idle memory, bytes/connection (lower is better)" idle_bpc int
+    row "  same, from PSS (shared pages split)" idle_pss int
+    row "  resident MiB with ${BENCH_IDLE_CONNS} connections" idle_mib
+    row "handshakes/s (higher is better)" hs int
+    row "  handshake failures" hs_fail
+} >"$OUT/last.txt"
+
+log "done in $((SECONDS - T_START)) s; logs in $OUT/"
+echo
+cat "$OUT/last.txt"
+exit $FAILED
