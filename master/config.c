@@ -38,6 +38,7 @@ enum kind {
     K_UINT,     /* -> uint32_t */
     K_DOUBLE,   /* -> double */
     K_PATH,     /* -> char[PATH_MAX], may be empty */
+    K_STRING,   /* -> char[PATH_MAX], free text, may be empty */
     K_ORIGINS,  /* "*" or a list -> allowed_origins_raw and the parsed list */
     K_ENUM,     /* one of names[] -> int index */
 };
@@ -56,6 +57,8 @@ struct key_def {
 
 static const char *const LOG_FORMATS[] = {"text", "json", NULL};
 static const char *const LOG_LEVELS[] = {"debug", "info", "warn", "error", NULL};
+static const char *const AUTH_MODES[] = {"off", "jwt", NULL};
+static const char *const LLM_BACKENDS[] = {"builtin", "openai", "ollama", NULL};
 
 #define OFF(field) offsetof(ragws_config_t, field)
 
@@ -91,6 +94,8 @@ static const struct key_def KEYS[] = {
      .desc = "token bucket size: messages allowed in a burst"},
     {"limits", "rate_limit_strikes", K_UINT, "20", OFF(rate_limit_strikes), 1, UINT32_MAX,
      .desc = "RATE_LIMITED errors before the connection is closed (1008)"},
+    {"limits", "max_inflight_per_connection", K_UINT, "8", OFF(max_inflight_per_connection), 1, 1024,
+     .desc = "queries running at once on one connection (TOO_MANY_REQUESTS past it)"},
 
     {"monitor", "interval", K_DURATION, "5s", OFF(monitor_interval_ms), 1, DAY_MS,
      .desc = "how often resource usage is sampled"},
@@ -103,6 +108,53 @@ static const struct key_def KEYS[] = {
 
     {"auth", "admin_token_file", K_PATH, "", OFF(admin_token_file),
      .desc = "file holding the admin token (first line); empty: admin from loopback only"},
+    {"auth", "mode", K_ENUM, "off", OFF(auth_mode), .names = AUTH_MODES,
+     .desc = "off, or jwt: WebSocket clients need a valid token"},
+    {"auth", "jwt_secret_file", K_PATH, "", OFF(jwt_secret_file),
+     .desc = "HS256 secret (file contents, trailing newline ignored)"},
+    {"auth", "jwt_public_key_file", K_PATH, "", OFF(jwt_public_key_file),
+     .desc = "PEM public key for RS256/ES256 tokens"},
+    {"auth", "endpoints", K_STRING, "", OFF(auth_endpoints),
+     .desc = "comma separated paths needing a token; empty = every WebSocket endpoint"},
+
+    {"postgres", "conninfo", K_STRING, "auto", OFF(pg_conninfo),
+     .desc = "libpq connection string, or auto: the private cluster of make run"},
+    {"postgres", "auto_dir", K_PATH, "var/pg", OFF(pg_auto_dir),
+     .desc = "where the private cluster lives (data and socket) when conninfo = auto"},
+    {"postgres", "connect_timeout", K_DURATION, "5s", OFF(pg_connect_timeout_ms), 1, DAY_MS,
+     .desc = "time allowed for a connection attempt"},
+    {"postgres", "reconnect_max", K_DURATION, "5s", OFF(pg_reconnect_max_ms), 1, DAY_MS,
+     .desc = "longest pause between reconnection attempts (backoff ceiling)"},
+    {"postgres", "query_timeout", K_DURATION, "10s", OFF(pg_query_timeout_ms), 1, DAY_MS,
+     .desc = "a query not answered in this time counts as storage unavailable"},
+
+    {"rag", "default_collection", K_STRING, "documents", OFF(default_collection),
+     .desc = "collection searched when a message names none"},
+    {"rag", "chunk_chars", K_UINT, "1200", OFF(chunk_chars), 100, 100000,
+     .desc = "ingestion: characters per chunk"},
+    {"rag", "chunk_overlap", K_UINT, "200", OFF(chunk_overlap), 0, 50000,
+     .desc = "ingestion: characters shared by consecutive chunks"},
+
+    {"llm", "backend", K_ENUM, "builtin", OFF(llm_backend), .names = LLM_BACKENDS,
+     .desc = "builtin (offline, extractive), openai or ollama"},
+    {"llm", "url", K_STRING, "http://127.0.0.1:11434", OFF(llm_url),
+     .desc = "backend root URL; /v1/chat/completions or /api/chat is appended"},
+    {"llm", "model", K_STRING, "llama3.2", OFF(llm_model),
+     .desc = "model name sent to the backend"},
+    {"llm", "api_key_file", K_PATH, "", OFF(llm_api_key_file),
+     .desc = "file holding the API key (sent as Authorization: Bearer)"},
+    {"llm", "connect_timeout", K_DURATION, "5s", OFF(llm_connect_timeout_ms), 1, DAY_MS,
+     .desc = "time allowed to connect to the backend"},
+    {"llm", "idle_timeout", K_DURATION, "30s", OFF(llm_idle_timeout_ms), 1, DAY_MS,
+     .desc = "longest silence from the backend while streaming"},
+    {"llm", "max_tokens", K_UINT, "512", OFF(llm_max_tokens), 1, 1000000,
+     .desc = "largest answer, tokens (modes use less: fast 1/4, balanced 1/2)"},
+    {"llm", "temperature", K_DOUBLE, "0.7", OFF(llm_temperature), 0, 2,
+     .desc = "default sampling temperature"},
+    {"llm", "retries", K_UINT, "2", OFF(llm_retries), 0, 10,
+     .desc = "extra attempts when the backend fails before its first token"},
+    {"llm", "builtin_token_delay", K_DURATION, "1ms", OFF(llm_builtin_token_ms), 1, 60000,
+     .desc = "builtin backend: pause between streamed tokens"},
 
     {"cors", "allowed_origins", K_ORIGINS, "*", OFF(allowed_origins_raw),
      .desc = "* or comma separated origins, e.g. https://app.example.com"},
@@ -476,6 +528,7 @@ static int set_key(ragws_config_t *cfg, const struct key_def *k, const char *v,
     }
 
     case K_PATH:
+    case K_STRING:
         if (strlen(v) >= PATH_MAX)
             return fail(msg, len, "path is too long (at most %d bytes)", PATH_MAX - 1);
         strcpy(field, v);
@@ -519,6 +572,7 @@ static void format_value(const ragws_config_t *cfg, const struct key_def *k, cha
     case K_UINT: snprintf(buf, n, "%u", (unsigned)*(const uint32_t *)field); break;
     case K_DOUBLE: format_double(*(const double *)field, buf, n); break;
     case K_PATH:
+    case K_STRING:
     case K_ORIGINS: snprintf(buf, n, "%s", (const char *)field); break;
     case K_ENUM: snprintf(buf, n, "%s", k->names[*(const int *)field]); break;
     }

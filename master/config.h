@@ -13,6 +13,8 @@
 #include <stdio.h>
 
 enum { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
+enum { AUTH_OFF = 0, AUTH_JWT = 1 };
+enum { LLM_BUILTIN = 0, LLM_OPENAI = 1, LLM_OLLAMA = 2 };
 enum { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 };
 
 #define CONFIG_MAX_ORIGINS 32
@@ -38,6 +40,8 @@ typedef struct ragws_config {
     uint32_t rate_burst;               /* bucket size */
     uint32_t rate_limit_strikes;       /* RATE_LIMITED errors before close 1008 */
 
+    uint32_t max_inflight_per_connection; /* concurrent queries on one socket */
+
     /* [monitor] */
     uint32_t monitor_interval_ms;
     double cpu_alert_percent;          /* error_alert when crossed */
@@ -47,6 +51,34 @@ typedef struct ragws_config {
     /* [auth] */
     char admin_token_file[PATH_MAX];   /* empty: admin calls from loopback only */
     char admin_token[512];             /* loaded from admin_token_file */
+    int auth_mode;                     /* AUTH_OFF or AUTH_JWT */
+    char jwt_secret_file[PATH_MAX];    /* HS256 secret */
+    char jwt_public_key_file[PATH_MAX]; /* RS256/ES256 public key (PEM) */
+    char auth_endpoints[PATH_MAX];     /* comma separated paths; empty = every WebSocket endpoint */
+
+    /* [postgres] */
+    char pg_conninfo[PATH_MAX];        /* "auto" = the private cluster under pg_auto_dir */
+    char pg_auto_dir[PATH_MAX];
+    uint32_t pg_connect_timeout_ms;
+    uint32_t pg_reconnect_max_ms;      /* backoff ceiling */
+    uint32_t pg_query_timeout_ms;
+
+    /* [rag] */
+    char default_collection[PATH_MAX];
+    uint32_t chunk_chars;
+    uint32_t chunk_overlap;
+
+    /* [llm] */
+    int llm_backend;                   /* LLM_BUILTIN, LLM_OPENAI, LLM_OLLAMA */
+    char llm_url[PATH_MAX];
+    char llm_model[PATH_MAX];
+    char llm_api_key_file[PATH_MAX];
+    uint32_t llm_connect_timeout_ms;
+    uint32_t llm_idle_timeout_ms;
+    uint32_t llm_max_tokens;
+    double llm_temperature;
+    uint32_t llm_retries;              /* attempts before the first token */
+    uint32_t llm_builtin_token_ms;     /* builtin backend: pause between tokens */
 
     /* [cors] */
     char allowed_origins_raw[2048];    /* "*" or comma separated origins */

@@ -154,12 +154,12 @@ static void test_shipped_conf_is_defaults(void)
 }
 
 /* Collects "section.key" of every key in an INI file, in order. */
-struct keylist { char keys[64][64]; int n; };
+struct keylist { char keys[128][64]; int n; };
 
 static int collect_key(void *user, const char *section, const char *name, const char *value)
 {
     struct keylist *l = user;
-    if (l->n < 64)
+    if (l->n < 128)
         snprintf(l->keys[l->n++], sizeof l->keys[0], "%s.%s", section, name);
     return 1;
 }
@@ -176,7 +176,7 @@ static void test_shipped_conf_has_every_key(void)
     fclose(f);
     CHECK_EQ_INT(ini_parse(path, collect_key, &dumped), 0);
 
-    CHECK_EQ_INT(dumped.n, 24);
+    CHECK(dumped.n >= 24); /* every key of the table, at least the first issue's */
     CHECK_EQ_INT(shipped.n, dumped.n);
     for (int i = 0; i < dumped.n && i < shipped.n; i++)
         CHECK_EQ_STR(shipped.keys[i], dumped.keys[i]);
