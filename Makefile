@@ -19,6 +19,13 @@ HDRS     := $(wildcard $(addsuffix /*.h,$(SRC_DIRS)))
 
 REL_OBJ  := $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
 ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
+
+# sql/*.sql embedded as C strings (ragws migrate, schema check); the
+# build/rel/%.o and build/asan/%.o rules compile the generated file
+# (its rule is below the build/asan/%.o rule).
+REL_OBJ  += build/rel/build/gen/migrations.o
+ASAN_OBJ += build/asan/build/gen/migrations.o
+
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
@@ -54,6 +61,9 @@ build/asan/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(INC) -DRAGWS_RING_TESTING -c -o $@ $<
 
+build/gen/migrations.c: scripts/embed-sql.sh $(wildcard sql/*.sql)
+	sh scripts/embed-sql.sh $@ $(wildcard sql/*.sql)
+
 build/asan/tests/%: tests/unit/%.c build/asan/libragws.a tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(INC) -DRAGWS_RING_TESTING -o $@ $< build/asan/libragws.a $(LIBS) -lpthread
@@ -66,6 +76,7 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
 	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined $(INC) -o $@ $< $(FUZZ_LIB_SRC_$*) $(LIBS)
 
 FUZZ_LIB_SRC_fuzz_http_parser := worker/http_parser.c
+FUZZ_LIB_SRC_fuzz_protocol_msgs := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c
 
 fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \

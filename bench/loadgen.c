@@ -15,7 +15,8 @@
  * Each mode prints a human line and then a final machine-readable line
  * "RESULT mode=... key=value ...". Only loopback targets are accepted.
  *
- * Build: cc -std=c11 -O2 -Wall -Wextra -Werror -o bench/loadgen bench/loadgen.c
+ * Build (scripts/bench.sh does this):
+ *   cc -std=c11 -O2 -Wall -Wextra -Werror -o build/bench/loadgen bench/loadgen.c -lm
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,6 +24,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/net_tstamp.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -75,6 +77,7 @@ static struct {
     long window;            /* saturation: messages allowed in flight */
     long src_addrs;         /* spread connections over 127.0.0.1..N */
     double timeout;         /* hard overall limit, seconds */
+    bool app_time;          /* latency to our read(), not to kernel arrival */
     double settle;          /* idle: wait after the last open, seconds */
     pid_t pids[MAX_PIDS];
     int npids;
@@ -88,7 +91,7 @@ static struct {
     .concurrency = -1,      /* per-mode default */
     .seconds = 10,
     .warmup = 2,
-    .window = 64,
+    .window = 256,
     .src_addrs = -1,        /* per-mode default */
     .settle = 2,
     .sub_path = "/api/v1/ws",
@@ -334,6 +337,7 @@ struct conn {
     uint8_t state;
     uint8_t role;
     bool want_out;          /* EPOLLOUT currently registered */
+    bool rx_ts;             /* kernel receive timestamps are on */
     uint8_t frag_op;        /* opcode of the fragmented message in `frag` */
     char accept[29];        /* Sec-WebSocket-Accept we expect */
     int64_t t_start;        /* connect() issued */
@@ -348,6 +352,20 @@ struct conn {
 static int g_ep = -1;
 static uint8_t *g_rbuf;
 static size_t g_rbuf_cap;
+/* When the current read() returned; the `now` handed to the frame handlers
+ * is the kernel's arrival time when rx_ts is on, which leaves out the time
+ * this single-threaded generator spends reading the other sockets first. */
+static int64_t g_app_now;
+static int64_t g_rt_off;        /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+
+static void refresh_clock_offset(void)
+{
+    struct timespec rt;
+    int64_t m0 = now_ns();
+    clock_gettime(CLOCK_REALTIME, &rt);
+    int64_t m1 = now_ns();
+    g_rt_off = (int64_t)rt.tv_sec * NS_PER_S + rt.tv_nsec - (m0 + m1) / 2;
+}
 
 /* Connection-level counters shared by all modes. */
 static struct {
@@ -489,9 +507,10 @@ static void ws_frame(struct conn *c, int op, const void *payload, size_t len)
 }
 
 /* Starts a non-blocking connect and queues the upgrade request. */
-static bool conn_start(struct conn *c, int role, const char *path, uint64_t index)
+static bool conn_start(struct conn *c, int role, const char *path, uint64_t index, bool rx_ts)
 {
     c->role = (uint8_t)role;
+    c->rx_ts = false;
     c->next_seq = 0;
     c->msgs = 0;
     c->in.len = c->out.len = c->out_off = c->frag.len = 0;
@@ -510,6 +529,10 @@ static bool conn_start(struct conn *c, int role, const char *path, uint64_t inde
     cs.inflight++;
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (rx_ts) {
+        int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+        c->rx_ts = setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0;
+    }
 
     /* Past ~28k connections one source address runs out of ephemeral
      * ports; other loopback addresses each bring their own range.
@@ -709,7 +732,29 @@ static void conn_readable(struct conn *c)
     }
     if (keep)
         memcpy(g_rbuf, c->in.p, keep);
-    ssize_t n = read(c->fd, g_rbuf + keep, READ_CHUNK);
+    ssize_t n;
+    int64_t arrival = 0;
+    if (c->rx_ts) {
+        /* TCP reports the arrival time of the last segment this read took */
+        union {
+            struct cmsghdr align;
+            char buf[CMSG_SPACE(3 * sizeof(struct timespec))];
+        } ctl;
+        struct iovec iov = {.iov_base = g_rbuf + keep, .iov_len = READ_CHUNK};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                            .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+        n = recvmsg(c->fd, &mh, 0);
+        for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm; cm = CMSG_NXTHDR(&mh, cm)) {
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_TIMESTAMPING) {
+                struct timespec ts;
+                memcpy(&ts, CMSG_DATA(cm), sizeof ts);    /* ts[0]: software */
+                if (ts.tv_sec)
+                    arrival = (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec - g_rt_off;
+            }
+        }
+    } else {
+        n = read(c->fd, g_rbuf + keep, READ_CHUNK);
+    }
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
@@ -726,7 +771,9 @@ static void conn_readable(struct conn *c)
             conn_fail(c, "eof during handshake");
         return;
     }
-    int64_t now = now_ns();     /* one receive timestamp per read */
+    int64_t now = g_app_now = now_ns();     /* one receive timestamp per read */
+    if (arrival > 0 && arrival <= now && now - arrival < NS_PER_S)
+        now = arrival;
     size_t total = keep + (size_t)n, used = 0;
     if (c->state == ST_UPGRADING) {
         used = handle_upgrade(c, g_rbuf, total, now);
@@ -809,7 +856,8 @@ static void open_all(struct conn *conns, size_t n, int role, const char *path, i
     size_t next = 0;
     for (;;) {
         while (next < n && cs.inflight < opt.concurrency) {
-            conn_start(&conns[next], role, path, next);
+            conn_start(&conns[next], role, path, next,
+                       role == R_SUB && !opt.app_time && strcmp(opt.mode, "fanout") == 0);
             next++;
         }
         if (next == n && cs.inflight == 0)
@@ -847,22 +895,20 @@ static struct {
     uint64_t deliveries;        /* all bench deliveries */
     uint64_t win_deliveries;    /* received while measuring */
     uint64_t meas_deliveries;   /* deliveries of messages in [m0, m1) */
-    uint64_t gaps, lost, lost_meas, reorder, other, other_setup, unknown_seq, pub_errors;
+    uint64_t gaps, lost_meas, reorder, other, other_setup, pub_errors;
     bool overload;
     char first_other[160];
     char first_pub_error[200];
-    struct hist lat;            /* ns, messages in [m0, m1) */
+    struct hist lat;            /* ns, messages in [m0, m1): to kernel arrival */
+    struct hist app_lat;        /* same, to our read() */
     struct hist lag;            /* ns, paced mode: how late each send was */
     size_t wire_min, wire_max;  /* delivered payload sizes */
 } F;
 
 static void fanout_settle(uint64_t seq, bool lost)
 {
-    if (lost) {
-        F.lost++;
-        if (seq >= F.m0 && seq < F.m1)
-            F.lost_meas++;
-    }
+    if (lost && seq >= F.m0 && seq < F.m1)
+        F.lost_meas++;
     if (--F.remaining[seq % RING_SIZE] == 0)
         F.completed++;
 }
@@ -917,17 +963,16 @@ static bool parse_bench(const uint8_t *d, size_t len, uint64_t *seq, uint64_t *t
 static void fanout_deliver(struct conn *c, const uint8_t *d, size_t len, int64_t now)
 {
     uint64_t seq, t;
-    if (!parse_bench(d, len, &seq, &t)) {
-        if (F.phase == PH_SETUP) {      /* e.g. a greeting on connect */
+    /* Anything but one of our messages (a resync notice, a seq we never
+     * sent) counts as "other"; a greeting before the run does not. */
+    bool ours = parse_bench(d, len, &seq, &t);
+    if (!ours || seq >= F.published) {
+        if (F.phase == PH_SETUP) {
             F.other_setup++;
             return;
         }
         F.other++;
         note(F.first_other, sizeof F.first_other, "%.*s", (int)(len > 150 ? 150 : len), d);
-        return;
-    }
-    if (seq >= F.published) {       /* not something we sent */
-        F.unknown_seq++;
         return;
     }
     if (seq < c->next_seq) {        /* duplicate or out of order */
@@ -948,6 +993,7 @@ static void fanout_deliver(struct conn *c, const uint8_t *d, size_t len, int64_t
     if (seq >= F.m0 && seq < F.m1) {
         F.meas_deliveries++;
         hist_add(&F.lat, now - (int64_t)t);
+        hist_add(&F.app_lat, g_app_now - (int64_t)t);
     }
     if (len < F.wire_min)
         F.wire_min = len;
@@ -1063,6 +1109,7 @@ static int run_fanout(void)
         die("all subscribers were closed before publishing (%s)", cs.first_close);
 
     bool paced = opt.rate > 0;
+    refresh_clock_offset();
     if (paced) {
         g_timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         if (g_timerfd < 0)
@@ -1085,6 +1132,7 @@ static int run_fanout(void)
     F.phase = PH_WARMUP;
 
     for (;;) {
+        refresh_clock_offset();     /* follows NTP slewing of CLOCK_REALTIME */
         int64_t now = now_ns();
         if (F.phase == PH_WARMUP && now >= t_warm_end) {
             F.phase = PH_MEASURE;
@@ -1096,7 +1144,7 @@ static int run_fanout(void)
             F.m1 = F.published;
             t1 = now;
             cpu1 = cpu_seconds();
-            drain_deadline = now + 5 * NS_PER_S;
+            drain_deadline = now + 20 * NS_PER_S;   /* stalls end it sooner */
         }
         if (F.completed != last_completed) {
             last_completed = F.completed;
@@ -1104,7 +1152,7 @@ static int run_fanout(void)
         }
         if (F.phase == PH_DRAIN &&
             (F.completed == F.published || now > drain_deadline ||
-             now - last_progress > 2 * NS_PER_S))
+             now - last_progress > 3 * NS_PER_S))
             break;
         if (F.live <= 0 || g_pub->state != ST_OPEN)
             die("connections lost during the run (%s)", cs.first_close);
@@ -1134,13 +1182,17 @@ static int run_fanout(void)
     fmt_rate(r1, sizeof r1, dps);
     fmt_rate(r2, sizeof r2, mps);
 
+    double ap50 = hist_quantile(&F.app_lat, 0.50) / 1e3, ap99 = hist_quantile(&F.app_lat, 0.99) / 1e3;
     printf("fanout: %zu subs, %ld B, %s: %s deliveries/s (%s msg/s), delivered %.3f%%, "
-           "latency p50 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us; gaps %" PRIu64
-           ", other %" PRIu64 ", loadgen cpu %.0f%%\n",
+           "latency p50 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us (%s; to our read: "
+           "p50 %.0f p99 %.0f); gaps %" PRIu64 ", other %" PRIu64 ", loadgen cpu %.0f%%\n",
            n, opt.size, paced ? "paced" : "saturation", r1, r2, pct, p50, p99, p999, mx,
-           F.gaps, F.other, cpu);
+           opt.app_time ? "to our read" : "to kernel arrival", ap50, ap99, F.gaps, F.other, cpu);
     if (F.first_other[0])
         printf("fanout: first non-bench message: %s\n", F.first_other);
+    if (F.other_setup)
+        printf("fanout: note: %" PRIu64 " messages arrived before publishing began (ignored)\n",
+               F.other_setup);
     if (F.first_pub_error[0])
         printf("fanout: first publisher reply: %s\n", F.first_pub_error);
     if (cs.first_close[0])
@@ -1158,11 +1210,13 @@ static int run_fanout(void)
     printf("RESULT mode=fanout subs=%zu size=%ld seconds=%.1f rate=%.1f window=%ld "
            "published=%" PRIu64 " deliveries=%" PRIu64 " deliveries_per_s=%.0f msgs_per_s=%.1f "
            "delivered_pct=%.4f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
+           "app_p50_us=%.1f app_p99_us=%.1f latency_to=%s "
            "gaps=%" PRIu64 " lost=%" PRIu64 " reorder=%" PRIu64 " other=%" PRIu64
            " closed=%" PRIu64 " pub_errors=%" PRIu64 " overload=%d send_lag_p99_us=%.1f "
            "loadgen_cpu_pct=%.0f\n",
            n, opt.size, meas_s, opt.rate, paced ? 0 : opt.window, meas_msgs, F.meas_deliveries,
-           dps, mps, pct, p50, p99, p999, mx, F.gaps, F.lost_meas, F.reorder, F.other,
+           dps, mps, pct, p50, p99, p999, mx, ap50, ap99, opt.app_time ? "read" : "kernel",
+           F.gaps, F.lost_meas, F.reorder, F.other,
            cs.closed_by_peer, F.pub_errors, F.overload, hist_quantile(&F.lag, 0.99) / 1e3, cpu);
     return 0;
 }
@@ -1302,7 +1356,7 @@ static int run_handshake(void)
     for (int64_t now = start; now < end; now = now_ns()) {
         for (size_t i = 0; i < n; i++)
             if (slots[i].state == ST_FREE || slots[i].state == ST_CLOSED)
-                conn_start(&slots[i], R_HS, opt.sub_path, idx++);
+                conn_start(&slots[i], R_HS, opt.sub_path, idx++, false);
         loop_once(10);
         if (now - last_scan > 100 * NS_PER_MS) {
             last_scan = now;
@@ -1383,7 +1437,10 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: loadgen MODE --port P [options]\n"
         "  fanout    --subs N (1000) --size B (64) --seconds S (10) [--rate MSGS_PER_S]\n"
-        "            [--warmup S (2)] [--window W (64)]\n"
+        "            [--warmup S (2)] [--window W (256)] [--app-time]\n"
+        "            latency runs to the kernel's arrival time of each frame, which\n"
+        "            leaves out the time spent reading the other sockets first;\n"
+        "            --app-time measures to our read() instead\n"
         "  idle      --conns N (10000) --pid PID [--pid PID2] [--settle S (2)]\n"
         "  handshake --seconds S (5) --concurrency C (50)\n"
         "common:     --host 127.x.x.x (127.0.0.1) --concurrency C (handshakes in flight)\n"
@@ -1424,7 +1481,8 @@ static void parse_args(int argc, char **argv)
         {"settle", required_argument, 0, 'S'},    {"concurrency", required_argument, 0, 'c'},
         {"src-addrs", required_argument, 0, 'a'}, {"timeout", required_argument, 0, 't'},
         {"sub-path", required_argument, 0, 1},    {"pub-path", required_argument, 0, 2},
-        {"channel", required_argument, 0, 3},     {"help", no_argument, 0, 'h'},
+        {"channel", required_argument, 0, 3},     {"app-time", no_argument, 0, 4},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     optind = 2;
@@ -1456,6 +1514,7 @@ static void parse_args(int argc, char **argv)
         case 1: opt.sub_path = optarg; break;
         case 2: opt.pub_path = optarg; break;
         case 3: opt.channel = optarg; break;
+        case 4: opt.app_time = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }

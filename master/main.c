@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "master/cli_db.h"
 #include "master/cli_publish.h"
 #include "master/config.h"
 #include "master/master.h"
@@ -19,6 +20,8 @@ static void usage(FILE *out)
             "usage: ragws [-c FILE] [-o section.key=value]...          serve\n"
             "       ragws check-config [-v] [-c FILE] [-o ...]         validate, do not serve\n"
             "       ragws publish CHANNEL JSON [-c FILE] [-o ...]      broadcast via the running server\n"
+            "       ragws migrate [-c FILE] [-o ...]                   apply database migrations\n"
+            "       ragws ingest COLLECTION FILE... [-c FILE] [-o ...] index text/Markdown files\n"
             "       ragws version\n"
             "Without -c, ./ragws.conf is used if present, else built-in defaults.\n");
 }
@@ -86,11 +89,17 @@ int main(int argc, char **argv)
         } else {
             rc = cli_publish(cfg, args[1], args[2]);
         }
+    } else if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "ingest") == 0) {
+        rc = cli_db_command(cmd, cfg, argc, argv);
     } else if (strcmp(cmd, "serve") == 0) {
         if (n_args > 1) {
             usage(stderr);
             free(cfg);
             return 2;
+        }
+        if (cli_db_check_schema(cfg, overrides, n_over) != 0) { /* older schema: refuse */
+            free(cfg);
+            return 1;
         }
         return master_run(cfg, overrides, n_over); /* owns cfg */
     } else {

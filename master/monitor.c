@@ -158,6 +158,28 @@ void monitor_tick(shm_region_t *shm, const ragws_config_t *cfg)
         publish(shm, monitor_service_status(ts, name, status, (double)age, ts, extra));
     }
 
+    /* PostgreSQL as the workers see it, and the LLM backend by its recent
+     * failures. */
+    int ready = 0, db_up = 0;
+    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
+        shm_slot_t *s = &shm->slots[i];
+        if (atomic_load(&s->state) != SLOT_READY) continue;
+        ready++;
+        if (atomic_load(&s->db_ok)) db_up++;
+    }
+    const char *pg = !ready ? "down" : db_up == ready ? "healthy" : db_up ? "degraded" : "down";
+    publish(shm, monitor_service_status(ts, "postgresql", pg, 0, ts,
+                                        json_pack("{s:i, s:i}", "workers_connected", db_up,
+                                                  "workers", ready)));
+    static const char *const backends[] = {"builtin", "openai", "ollama"};
+    double llm_err = secs > 0 ? DELTA(llm_errors) : 0, llm_ok = secs > 0 ? DELTA(llm_streams) : 0;
+    const char *llm = llm_err == 0 ? "healthy" : llm_ok > 0 ? "degraded" : "down";
+    char llm_name[32];
+    snprintf(llm_name, sizeof llm_name, "llm-%s", backends[cfg->llm_backend]);
+    publish(shm, monitor_service_status(ts, llm_name, llm, 0, ts,
+                                        json_pack("{s:f, s:f}", "errors", llm_err, "completed",
+                                                  llm_ok)));
+
     /* error_alert when a configured threshold is crossed. */
     char msg[160];
     if (prev.have && m.cpu_usage >= cfg->cpu_alert_percent) {

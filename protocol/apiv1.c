@@ -10,3 +10,12 @@ char *apiv1_error(const char *code, const char *message)
     json_decref(o);
     return s;
 }
+
+char *apiv1_response(const char *answer, json_t *sources)
+{
+    json_t *o = json_pack("{s:s, s:{s:s, s:O}}", "type", "response", "content", "answer",
+                          answer, "sources", sources);
+    char *s = json_msg_dump(o);
+    json_decref(o);
+    return s;
+}

@@ -38,6 +38,7 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 # ---------------------------------------------------------------- cleanup
 SERVER_PID=""
 SERVER_KIDS=""
+LOADGEN_PID=""
 
 # SIGTERM, wait, then SIGKILL; workers the master leaves behind are
 # stopped by the PIDs recorded while it was up.
@@ -87,6 +88,10 @@ child_ids() {   # proc_id of every descendant of $1
 # shellcheck disable=SC2317  # invoked by trap
 cleanup() {
     local rc=$?
+    if [ -n "$LOADGEN_PID" ]; then
+        kill -TERM "$LOADGEN_PID" 2>/dev/null || true
+        wait "$LOADGEN_PID" 2>/dev/null || true
+    fi
     stop_server
     exit "$rc"
 }
@@ -182,7 +187,13 @@ run_loadgen() {
     shift 2
     local out rc=0
     log "$server: $label: loadgen $*"
-    out=$(timeout -k 5 300 "$LOADGEN" "$@" --port "$PORT" 2>&1) || rc=$?
+    # In the background, so that a signal to this script is handled at once
+    # (bash runs traps only between foreground commands).
+    timeout -k 5 300 "$LOADGEN" "$@" --port "$PORT" >"$OUT/loadgen.out" 2>&1 &
+    LOADGEN_PID=$!
+    wait "$LOADGEN_PID" || rc=$?
+    LOADGEN_PID=""
+    out=$(cat "$OUT/loadgen.out")
     printf '%s\n' "$out" | sed "s/^/  [$server] /" >&2
     printf '%s\n' "$out" >>"$OUT/$server.loadgen.log"
     LAST_RESULT=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n 1 || true)
@@ -213,6 +224,7 @@ bench_server() {
             R[$s.sat_pct]=$(kv delivered_pct)
             R[$s.sat_p99]=$(kv p99_us)
             R[$s.sat_loss]=$(($(kv gaps) + $(kv other) + $(kv reorder) + $(kv closed)))
+            R[$s.sat_cpu]=$(kv loadgen_cpu_pct)
             local rate
             rate=$(awk -v m="${R[$s.sat_mps]}" 'BEGIN { r = m / 2; printf "%.1f", (r < 1 ? 1 : r) }')
             R[$s.half_rate]=$rate
@@ -254,10 +266,33 @@ bench_server() {
     fi
 }
 
+# Latency at one common rate too: the reference's half-saturation rate is
+# far below ragws's, so "each at half its own" alone compares unlike loads.
+same_rate() {
+    local rate=${R[reference.half_rate]}
+    R[ragws.same_rate]=$rate
+    R[reference.same_rate]=$rate
+    R[reference.same_p50]=${R[reference.half_p50]:-}
+    R[reference.same_p99]=${R[reference.half_p99]:-}
+    if start_server ragws; then
+        if run_loadgen ragws "fan-out at the reference's $rate msg/s" fanout --subs "$BENCH_SUBS" \
+            --size $MSG_SIZE --seconds "$BENCH_SECONDS" --warmup "$BENCH_WARMUP" --rate "$rate"; then
+            R[ragws.same_p50]=$(kv p50_us)
+            R[ragws.same_p99]=$(kv p99_us)
+        fi
+        stop_server
+    else
+        FAILED=1
+    fi
+}
+
 T_START=$SECONDS
 for s in $SERVERS; do
     bench_server "$s"
 done
+if [ "$BENCH_ONLY" = all ] && [ -n "${R[reference.half_rate]:-}" ]; then
+    same_rate
+fi
 
 # ---------------------------------------------------------------- table
 fmt_int() {   # thousands separators for big counts
@@ -281,18 +316,23 @@ row() {   # row LABEL KEY [int]: ratio is ragws / reference
     echo "$(nproc) cores, ${BENCH_SUBS} subscribers, ${MSG_SIZE} B messages, ${BENCH_SECONDS} s per fan-out run" \
          "(+${BENCH_WARMUP} s warm-up), ${BENCH_IDLE_CONNS} idle connections; ragws: 2 workers," \
          "reference: node $(node --version 2>/dev/null || echo '?') + ws $(node -p 'require("ws/package.json").version' 2>/dev/null || echo '?')"
-    echo "ratio = ragws / reference"
+    echo "ratio = ragws / reference; saturation = closed loop, at most 256 messages not yet delivered to every subscriber;"
+    echo "latency = publisher's send to the frame's arrival in the subscriber's socket (kernel timestamp)"
     echo
     printf '%-52s | %14s | %14s | %8s\n' "figure" "ragws" "ws reference" "ratio"
     printf '%s\n' "-----------------------------------------------------+----------------+----------------+---------"
     row "fan-out saturation, deliveries/s (higher is better)" sat_dps int
     row "  delivered % at saturation" sat_pct
     row "  gaps+other+closed at saturation" sat_loss
+    row "  load generator CPU % during saturation" sat_cpu
     row "fan-out half-saturation rate, msg/s (each its own)" half_rate
     row "  p50 latency at that rate, us (lower is better)" half_p50
     row "  p99 latency at that rate, us (lower is better)" half_p99
     row "  p99.9 latency at that rate, us" half_p999
     row "  delivered % at that rate" half_pct
+    row "fan-out at one rate for both, msg/s" same_rate
+    row "  p50 latency at that rate, us (lower is better)" same_p50
+    row "  p99 latency at that rate, us (lower is better)" same_p99
     row "idle memory, bytes/connection (lower is better)" idle_bpc int
     row "  same, from PSS (shared pages split)" idle_pss int
     row "  resident MiB with ${BENCH_IDLE_CONNS} connections" idle_mib

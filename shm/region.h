@@ -32,6 +32,7 @@ typedef struct shm_slot {
     _Atomic uint32_t wake_pending; /* coalesces eventfd writes */
     _Atomic uint64_t started_ms;
     _Atomic uint64_t heartbeat_ms; /* worker's loop clock, for hang detection */
+    _Atomic uint32_t db_ok;        /* worker's PostgreSQL connection is up */
     int eventfd;
     worker_stats_t stats;
 } shm_slot_t;

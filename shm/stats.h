@@ -35,7 +35,10 @@ extern const uint64_t stats_latency_bounds_us[STATS_LAT_BUCKETS - 1];
     X(rejected_full, counter, "Handshakes refused with 503 (too many connections)") \
     X(rate_limited, counter, "Messages dropped by the rate limit")                \
     X(queries, counter, "Questions answered, all endpoints")                     \
-    X(query_time_us, counter, "Total time spent answering questions, microseconds")
+    X(query_time_us, counter, "Total time spent answering questions, microseconds") \
+    X(llm_streams, counter, "LLM generations finished normally")                \
+    X(llm_errors, counter, "LLM generations that failed (LLM_UNAVAILABLE)")      \
+    X(storage_errors, counter, "Requests answered STORAGE_UNAVAILABLE")
 
 typedef struct worker_stats {
 #define STATS_DECLARE(name, type, help) _Atomic uint64_t name;

@@ -48,6 +48,7 @@ void conn_close(conn_t *c, const char *why)
         ws_release(c);
         stats_sub(&wk->stats->ws_connections, 1);
     } else {
+        http_abort_async(c);
         stats_sub(&wk->stats->http_connections, 1);
     }
     ip_table_release(wk->ips, &c->peer);

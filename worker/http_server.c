@@ -37,17 +37,65 @@ static void in_discard(conn_t *c)
     c->in_len = c->in_cap = 0;
 }
 
-static const char *cors_headers(const http_request_t *req, char *buf, size_t len)
+static const http_request_t *current_req; /* for CORS headers in responses */
+
+static const char *cors_headers(const conn_t *c, char *buf, size_t len)
 {
-    const http_header_t *o = req ? http_find_header(req, "Origin") : NULL;
-    if (!o || !config_origin_allowed(wk->cfg, o->value, o->value_len)) return "";
-    snprintf(buf, len,
-             "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n",
-             (int)o->value_len, o->value);
-    return buf;
+    const http_header_t *o = current_req ? http_find_header(current_req, "Origin") : NULL;
+    if (o && config_origin_allowed(wk->cfg, o->value, o->value_len)) {
+        snprintf(buf, len, "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n",
+                 (int)o->value_len, o->value);
+        return buf;
+    }
+    if (!current_req && (c->flags & CF_HTTP_PENDING)) {
+        const http_pending_t *p = c->ep_data;
+        if (p && p->origin[0]) {
+            snprintf(buf, len, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", p->origin);
+            return buf;
+        }
+    }
+    return "";
 }
 
-static const http_request_t *current_req; /* for CORS headers in responses */
+static void parse_input(conn_t *c);
+
+http_pending_t *http_begin_async(conn_t *c, const http_request_t *req,
+                                 void (*abort)(conn_t *c, void *data), void *data)
+{
+    http_pending_t *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->abort = abort;
+    p->data = data;
+    const http_header_t *o = http_find_header(req, "Origin");
+    if (o && o->value_len < sizeof p->origin &&
+        config_origin_allowed(wk->cfg, o->value, o->value_len)) {
+        memcpy(p->origin, o->value, o->value_len);
+        p->origin[o->value_len] = 0;
+    }
+    c->ep_data = p;
+    c->flags |= CF_HTTP_PENDING;
+    return p;
+}
+
+void http_end_async(conn_t *c)
+{
+    if (!(c->flags & CF_HTTP_PENDING)) return;
+    free(c->ep_data);
+    c->ep_data = NULL;
+    c->flags &= (uint16_t)~CF_HTTP_PENDING;
+    /* Pipelined requests that arrived meanwhile. */
+    if (c->state == CONN_HTTP && c->in_len) parse_input(c);
+}
+
+void http_abort_async(conn_t *c)
+{
+    if (!(c->flags & CF_HTTP_PENDING)) return;
+    http_pending_t *p = c->ep_data;
+    c->flags &= (uint16_t)~CF_HTTP_PENDING;
+    c->ep_data = NULL;
+    if (p && p->abort) p->abort(c, p->data);
+    free(p);
+}
 
 void http_respond(conn_t *c, int status, const char *content_type,
                   const char *body, size_t body_len, const char *extra_headers)
@@ -62,7 +110,7 @@ void http_respond(conn_t *c, int status, const char *content_type,
                      status, http_status_text(status),
                      content_type ? content_type : "application/json", body_len,
                      keep ? "keep-alive" : "close",
-                     cors_headers(current_req, cors, sizeof cors),
+                     cors_headers(c, cors, sizeof cors),
                      extra_headers ? extra_headers : "");
     if (n < 0 || (size_t)n >= sizeof head) n = 0;
     outbuf_t *b = outbuf_new((size_t)n + body_len);
@@ -153,7 +201,7 @@ static void parse_input(conn_t *c)
 {
     const ragws_config_t *cfg = wk->cfg;
     while (c->state == CONN_HTTP && c->in_len &&
-           !(c->flags & CF_CLOSE_AFTER_FLUSH)) {
+           !(c->flags & (CF_CLOSE_AFTER_FLUSH | CF_HTTP_PENDING))) {
         http_request_t req;
         int rc = http_parse_request(c->in, c->in_len, cfg->max_header_bytes, &req);
         if (rc == HTTP_INCOMPLETE) return;
@@ -188,7 +236,7 @@ static void parse_input(conn_t *c)
         /* Keep-alive idle timeout starts again after each request. */
         c->deadline_ms = loop_now_ms(wk->loop) + cfg->handshake_timeout_ms;
     }
-    if (c->state == CONN_HTTP && c->in_len == 0) in_discard(c);
+    if (c->state == CONN_HTTP && c->in_len == 0 && !(c->flags & CF_HTTP_PENDING)) in_discard(c);
 }
 
 void http_on_readable(conn_t *c)

@@ -19,6 +19,22 @@ void http_respond(conn_t *c, int status, const char *content_type,
 void http_respond_error(conn_t *c, int status, const char *code,
                         const char *message);
 
+/* Asynchronous REST answers: the handler calls http_begin_async, keeps
+ * the returned pending state, and later answers with http_respond* then
+ * http_end_async. If the connection closes first, abort(c, data) is called
+ * (the handler must drop its reference to c). Pipelined requests wait. */
+typedef struct http_pending {
+    void (*abort)(conn_t *c, void *data);
+    void *data;
+    char origin[256]; /* allowed Origin to echo in the CORS headers */
+} http_pending_t;
+
+http_pending_t *http_begin_async(conn_t *c, const http_request_t *req,
+                                 void (*abort)(conn_t *c, void *data), void *data);
+void http_end_async(conn_t *c);
+/* Called by conn_close. */
+void http_abort_async(conn_t *c);
+
 /* Admin check: the admin token as "Authorization: Bearer" or ?token=, or,
  * when no token file is configured, a loopback peer. */
 int http_admin_allowed(const conn_t *c, const http_request_t *req);

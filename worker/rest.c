@@ -7,6 +7,7 @@
 #include "protocol/publish.h"
 #include "util/log.h"
 #include "worker/http_server.h"
+#include "worker/rest_rag.h"
 #include "worker/worker.h"
 
 static int path_is(const http_request_t *req, const char *p)
@@ -29,7 +30,7 @@ static void respond_json(conn_t *c, int status, const char *json)
 /* Ready when every worker of the newest generation listens. */
 static void handle_ready(conn_t *c)
 {
-    int ready = 0, starting = 0;
+    int ready = 0, starting = 0, db_down = 0;
     uint32_t newest = 0;
     for (int i = 0; i < SHM_MAX_SLOTS; i++) {
         shm_slot_t *s = &wk->shm->slots[i];
@@ -41,16 +42,21 @@ static void handle_ready(conn_t *c)
         shm_slot_t *s = &wk->shm->slots[i];
         uint32_t st = atomic_load(&s->state);
         if (st == SLOT_FREE || atomic_load(&s->generation) != newest) continue;
-        if (st == SLOT_READY) ready++;
-        else if (st == SLOT_STARTING) starting++;
+        if (st == SLOT_READY) {
+            ready++;
+            if (!atomic_load(&s->db_ok)) db_down++;
+        } else if (st == SLOT_STARTING) {
+            starting++;
+        }
     }
     int want = config_worker_count(wk->cfg);
-    int ok = !wk->draining && ready >= want;
+    int ok = !wk->draining && ready >= want && !db_down;
     char body[256];
     snprintf(body, sizeof body,
              "{\"status\":\"%s\",\"workers_ready\":%d,\"workers_expected\":%d,"
-             "\"draining\":%s}",
-             ok ? "ready" : "not_ready", ready, want, wk->draining ? "true" : "false");
+             "\"database\":\"%s\",\"draining\":%s}",
+             ok ? "ready" : "not_ready", ready, want, db_down ? "down" : "up",
+             wk->draining ? "true" : "false");
     respond_json(c, ok ? 200 : 503, body);
 }
 
@@ -108,7 +114,7 @@ void rest_dispatch(conn_t *c, const http_request_t *req, const char *body,
     } else if (path_is(req, "/api/broadcast")) {
         if (!method_is(req, "POST")) goto not_allowed;
         handle_broadcast(c, req, body, body_len);
-    } else {
+    } else if (!rest_rag_dispatch(c, req, body, body_len)) {
         http_respond_error(c, 404, "NOT_FOUND", "no such endpoint");
     }
     return;

@@ -3,12 +3,14 @@
 
 #include "worker/endpoint.h"
 
-extern const endpoint_t ep_apiv1, ep_monitor, ep_publish;
+extern const endpoint_t ep_apiv1, ep_monitor, ep_publish, ep_query, ep_chat;
 
 static const endpoint_t *const endpoints[] = {
     &ep_apiv1,
     &ep_monitor,
     &ep_publish,
+    &ep_query,
+    &ep_chat,
 };
 
 const endpoint_t *endpoint_find(const char *path, size_t len)

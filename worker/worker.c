@@ -12,7 +12,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "master/db_admin.h"
 #include "util/log.h"
+#include "worker/auth.h"
+#include "worker/db.h"
+#include "worker/llm.h"
+#include "worker/rag.h"
 #include "worker/conn.h"
 #include "worker/ip_table.h"
 #include "worker/pubsub.h"
@@ -142,6 +147,8 @@ static void on_wake(loop_t *loop, loop_watch_t *w, uint32_t events)
 
 static void finish(void)
 {
+    if (wk->stopping) return;
+    wk->stopping = 1;
     log_info("worker exiting (%u connections left)", wk->n_conns);
     while (wk->conns) conn_close(wk->conns, "worker exit");
     loop_stop(wk->loop);
@@ -157,6 +164,22 @@ static void close_all_going_away(void)
     }
 }
 
+/* Drain: answers in flight finish (up to drain_timeout), then every
+ * client gets close 1001, then the worker exits once they are gone (or
+ * after a short grace for the close handshake). */
+#define CLOSE_GRACE_MS 3000
+
+static void drain_step(uint64_t now)
+{
+    if (!wk->draining) return;
+    if (wk->draining == 1 && (rag_jobs_running() == 0 || now >= wk->drain_deadline_ms)) {
+        wk->draining = 2;
+        close_all_going_away();
+        wk->drain_deadline_ms = now + CLOSE_GRACE_MS;
+    }
+    if (wk->draining == 2 && (!wk->n_conns || now >= wk->drain_deadline_ms)) finish();
+}
+
 static void begin_drain(void)
 {
     if (wk->draining) return;
@@ -169,11 +192,9 @@ static void begin_drain(void)
     }
     atomic_store(&wk->slot->state, SLOT_DRAINING);
     shm_notify_master(wk->shm);
-    log_info("draining %u connections (drain_timeout %u ms)", wk->n_conns,
-             wk->cfg->drain_timeout_ms);
-    /* Nothing in flight to finish yet in this version: say goodbye now. */
-    close_all_going_away();
-    if (!wk->n_conns) finish();
+    log_info("draining %u connections, %u answers in flight (drain_timeout %u ms)",
+             wk->n_conns, rag_jobs_running(), wk->cfg->drain_timeout_ms);
+    drain_step(loop_now_ms(wk->loop));
 }
 
 static void on_signal(loop_t *loop, loop_watch_t *w, uint32_t events)
@@ -193,7 +214,8 @@ static void sweep(loop_t *loop, loop_timer_t *t)
     for (conn_t *c = wk->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == CONN_HTTP) {
-            if (now >= c->deadline_ms) {
+            /* A REST answer being computed is not an idle connection. */
+            if (now >= c->deadline_ms && !(c->flags & CF_HTTP_PENDING)) {
                 if (!(c->flags & CF_HAD_REQUEST))
                     stats_add(&wk->stats->handshake_timeouts, 1);
                 conn_close(c, c->flags & CF_HAD_REQUEST ? "keep-alive idle timeout"
@@ -203,10 +225,8 @@ static void sweep(loop_t *loop, loop_timer_t *t)
             ws_sweep(c, now);
         }
     }
-    if (wk->draining && (!wk->n_conns || now >= wk->drain_deadline_ms)) {
-        finish();
-        return;
-    }
+    drain_step(now);
+    if (wk->stopping) return;
     loop_timer_start(loop, t, wk->sweep_every_ms, sweep, NULL);
 }
 
@@ -267,6 +287,22 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     loop_watch_add(wk->loop, &signal_watch, sfd, EPOLLIN, on_signal, NULL);
 
+    char err[512];
+    if (auth_init(cfg, err, sizeof err) < 0) {
+        log_error("%s", err);
+        _exit(2);
+    }
+    if (llm_init(wk->loop, cfg) < 0) {
+        log_error("LLM client could not start");
+        _exit(2);
+    }
+    char conninfo[PATH_MAX + 256];
+    if (db_resolve_conninfo(cfg, conninfo, sizeof conninfo) < 0 ||
+        db_start(wk->loop, cfg, conninfo) < 0) {
+        log_error("PostgreSQL client could not start");
+        _exit(2);
+    }
+
     ring_reader_init(shm_ring(shm), &wk->reader);
     loop_watch_add(wk->loop, &wk->wake_watch, wk->slot->eventfd, EPOLLIN, on_wake, NULL);
 
@@ -285,6 +321,9 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
     loop_run(wk->loop);
 
     conn_flush_dirty();
+    db_stop();
+    llm_shutdown();
+    auth_shutdown();
     pubsub_free_all();
     ip_table_free(wk->ips);
     outbuf_unref(wk->ping_frame);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "worker/auth.h"
 #include "worker/http_server.h"
 #include "worker/pubsub.h"
 #include "worker/worker.h"
@@ -364,6 +365,21 @@ void ws_upgrade(conn_t *c, const http_request_t *req, const endpoint_t *ep,
                       "Retry-After: 1\r\n");
     }
 
+    /* JWT (S7): the token may come as a header, ?token= or a subprotocol.
+     * A bad token still completes the handshake so the client can be told
+     * why (auth_error) before the 1008 close. Admin endpoints use the
+     * admin token instead. */
+    char token[AUTH_TOKEN_BUF], echo[AUTH_TOKEN_BUF], why[128] = "";
+    echo[0] = 0;
+    int auth_failed = 0;
+    if (!ep->admin && auth_path_protected(req->path, req->path_len)) {
+        size_t tlen = auth_token_from_request(req, token, sizeof token, echo, sizeof echo);
+        char sub[AUTH_SUB_MAX];
+        if (!tlen) snprintf(why, sizeof why, "missing token");
+        else auth_verify(token, tlen, sub, sizeof sub, why, sizeof why);
+        auth_failed = why[0] != 0;
+    }
+
     unsigned char sha[SHA_DIGEST_LENGTH];
     char concat[24 + sizeof WS_GUID];
     memcpy(concat, key->value, 24);
@@ -372,12 +388,17 @@ void ws_upgrade(conn_t *c, const http_request_t *req, const endpoint_t *ep,
     char accept[32];
     EVP_EncodeBlock((unsigned char *)accept, sha, SHA_DIGEST_LENGTH);
 
-    char resp[256];
+    char resp[256 + AUTH_TOKEN_BUF];
     int n = snprintf(resp, sizeof resp,
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
-                     "X-Ragws-Worker: %d\r\n\r\n",
-                     accept, wk->slot_idx);
+                     "%s%s%sX-Ragws-Worker: %d\r\n\r\n",
+                     accept, echo[0] ? "Sec-WebSocket-Protocol: " : "", echo,
+                     echo[0] ? "\r\n" : "", wk->slot_idx);
+    if (n < 0 || (size_t)n >= sizeof resp) {
+        conn_close(c, "handshake response too long");
+        return;
+    }
     if (conn_send_copy(c, resp, (size_t)n) < 0) return;
 
     /* Early frames may follow the head in the same read: keep them. */
@@ -402,6 +423,14 @@ void ws_upgrade(conn_t *c, const http_request_t *req, const endpoint_t *ep,
     stats_sub(&wk->stats->http_connections, 1);
     stats_add(&wk->stats->ws_connections, 1);
     stats_add(&wk->stats->handshakes, 1);
+    if (auth_failed) {
+        char *msg = auth_error_json(why);
+        if (msg) ws_send_text(c, msg, strlen(msg));
+        free(msg);
+        stats_add(&wk->stats->errors, 1);
+        ws_close(c, 1008, "invalid token");
+        return;
+    }
     if (ep->channel && pubsub_subscribe(c, ep->channel, strlen(ep->channel)) < 0) {
         conn_close(c, "out of memory");
         return;

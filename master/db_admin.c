@@ -1,0 +1,730 @@
+/* Blocking PostgreSQL administration: conninfo resolution, migrations, the
+ * start-up schema check, and ingestion of text files (see db_admin.h). */
+#include "master/db_admin.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Session advisory lock key held while migrating ("ragwsmig"). */
+#define MIGRATE_LOCK_KEY "8241982555800037735"
+
+/* Larger inputs are almost certainly not documents meant for this CLI. */
+#define INGEST_MAX_BYTES (64u * 1024 * 1024)
+#define COLLECTION_MAX_BYTES 200
+
+/* Same definition as in sql/001_init.sql: the migrator needs the table
+ * before it can tell which files to run. */
+static const char SQL_CREATE_MIGRATIONS[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version int PRIMARY KEY,"
+    " name text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now())";
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* libpq messages span several lines ("...failed: ...\n\tIs the server
+ * running...?\n"); callers print one line, so fold them. */
+static void one_line(char *dst, size_t dstlen, const char *msg)
+{
+    size_t o = 0;
+    int space = 0;
+    if (!dstlen) return;
+    for (const char *p = msg ? msg : ""; *p && o + 1 < dstlen; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ') {
+            space = 1;
+            continue;
+        }
+        if (space && o > 0 && o + 2 < dstlen) dst[o++] = ' ';
+        space = 0;
+        dst[o++] = *p;
+    }
+    dst[o] = '\0';
+}
+
+static int fail_pg(char *err, size_t errlen, const char *what, const char *pgmsg)
+{
+    char msg[1024];
+    one_line(msg, sizeof msg, pgmsg);
+    return fail(err, errlen, "%s: %s", what, msg[0] ? msg : "unknown error");
+}
+
+/* ------------------------------------------------------------------------
+ * conninfo */
+
+/* Appends a conninfo value in single quotes (backslash before ' and \),
+ * so paths with spaces survive. */
+static int append_quoted(char *out, size_t len, size_t *o, const char *v)
+{
+    if (*o + 1 >= len) return -1;
+    out[(*o)++] = '\'';
+    for (; *v; v++) {
+        if (*v == '\'' || *v == '\\') {
+            if (*o + 1 >= len) return -1;
+            out[(*o)++] = '\\';
+        }
+        if (*o + 1 >= len) return -1;
+        out[(*o)++] = *v;
+    }
+    if (*o + 1 >= len) return -1;
+    out[(*o)++] = '\'';
+    out[*o] = '\0';
+    return 0;
+}
+
+static int append(char *out, size_t len, size_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int append(char *out, size_t len, size_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *o, len - *o, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= len - *o) return -1;
+    *o += (size_t)n;
+    return 0;
+}
+
+int db_resolve_conninfo(const ragws_config_t *cfg, char *out, size_t len)
+{
+    /* libpq counts whole seconds (and waits forever without a timeout). */
+    unsigned secs = (cfg->pg_connect_timeout_ms + 999) / 1000;
+    if (secs < 1) secs = 1;
+    size_t o = 0;
+    if (!len) return -1;
+    out[0] = '\0';
+
+    if (strcmp(cfg->pg_conninfo, "auto") != 0) {
+        const char *ci = cfg->pg_conninfo;
+        if (append(out, len, &o, "%s", ci) < 0) return -1;
+        if (strstr(ci, "connect_timeout")) return 0;
+        if (strncmp(ci, "postgresql://", 13) == 0 || strncmp(ci, "postgres://", 11) == 0)
+            return append(out, len, &o, "%sconnect_timeout=%u", strchr(ci, '?') ? "&" : "?",
+                          secs);
+        return append(out, len, &o, "%sconnect_timeout=%u", ci[0] ? " " : "", secs);
+    }
+
+    /* The private cluster of scripts/pg-local.sh: socket in auto_dir/run.
+     * Relative to the working directory, like every path in ragws.conf. */
+    char dir[PATH_MAX], cwd[PATH_MAX];
+    const char *d = cfg->pg_auto_dir;
+    if (d[0] != '/') {
+        if (!getcwd(cwd, sizeof cwd)) return -1;
+        while (d[0] == '.' && d[1] == '/')
+            d += 2;
+        int n = snprintf(dir, sizeof dir, "%s/%s", strcmp(cwd, "/") ? cwd : "", d);
+        if (n < 0 || (size_t)n >= sizeof dir) return -1;
+    } else {
+        snprintf(dir, sizeof dir, "%s", d);
+    }
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/')
+        dir[--dl] = '\0';
+    char host[PATH_MAX + 8];
+    snprintf(host, sizeof host, "%s/run", dir);
+    if (append(out, len, &o, "host=") < 0 || append_quoted(out, len, &o, host) < 0) return -1;
+    return append(out, len, &o, " port=5432 dbname=ragws user=postgres connect_timeout=%u",
+                  secs);
+}
+
+/* ------------------------------------------------------------------------
+ * connections and small query helpers */
+
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message; /* "relation ... already exists, skipping" and the like */
+}
+
+PGconn *db_admin_connect(const char *conninfo, char *err, size_t errlen)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    if (!c) {
+        fail(err, errlen, "cannot connect to PostgreSQL: out of memory");
+        return NULL;
+    }
+    if (PQstatus(c) != CONNECTION_OK) {
+        fail_pg(err, errlen, "cannot connect to PostgreSQL", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    PQsetNoticeProcessor(c, quiet_notice, NULL);
+    if (PQsetClientEncoding(c, "UTF8") != 0) {
+        fail_pg(err, errlen, "cannot set client encoding UTF8", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Runs a statement that returns no rows; -1 with err "what: message". */
+static int exec_cmd(PGconn *c, const char *sql, int n, const char *const *vals, const char *what,
+                    char *err, size_t errlen)
+{
+    PGresult *r = n ? PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 0) : PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rc = fail_pg(err, errlen, what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    PQclear(r);
+    return rc;
+}
+
+/* Runs a query and hands back its result (caller PQclears), or NULL with
+ * err set. */
+static PGresult *exec_rows(PGconn *c, const char *sql, int n, const char *const *vals,
+                           const char *what, char *err, size_t errlen)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail_pg(err, errlen, what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* After a failure inside BEGIN: leave the connection usable again. */
+static void rollback_if_open(PGconn *c)
+{
+    if (PQtransactionStatus(c) != PQTRANS_IDLE) PQclear(PQexec(c, "ROLLBACK"));
+}
+
+/* The versions recorded in schema_migrations, as flags indexed by the
+ * position of the embedded migration. -1 with err on failure. */
+static int applied_versions(PGconn *c, int *applied, int *max_version, char *err, size_t errlen)
+{
+    for (int i = 0; i < ragws_n_migrations; i++)
+        applied[i] = 0;
+    *max_version = 0;
+    PGresult *r = exec_rows(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL,
+                            "cannot read the schema version", err, errlen);
+    if (!r) return -1;
+    int exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!exists) return 0;
+
+    r = exec_rows(c, "SELECT version FROM schema_migrations ORDER BY version", 0, NULL,
+                  "cannot read schema_migrations", err, errlen);
+    if (!r) return -1;
+    for (int row = 0; row < PQntuples(r); row++) {
+        int v = atoi(PQgetvalue(r, row, 0));
+        if (v > *max_version) *max_version = v;
+        for (int i = 0; i < ragws_n_migrations; i++)
+            if (ragws_migrations[i].version == v) applied[i] = 1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * migrations */
+
+static int apply_one(PGconn *c, const struct migration *m, char *err, size_t errlen)
+{
+    char what[160], ver[16];
+    snprintf(what, sizeof what, "migration %03d_%s failed", m->version, m->name);
+    snprintf(ver, sizeof ver, "%d", m->version);
+    const char *vals[2] = {ver, m->name};
+
+    /* The file and its row commit together: a failed file leaves no trace
+     * and is retried by the next run. */
+    if (exec_cmd(c, "BEGIN", 0, NULL, what, err, errlen) < 0 ||
+        exec_cmd(c, m->sql, 0, NULL, what, err, errlen) < 0 ||
+        exec_cmd(c, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, vals,
+                 what, err, errlen) < 0 ||
+        exec_cmd(c, "COMMIT", 0, NULL, what, err, errlen) < 0) {
+        rollback_if_open(c);
+        return -1;
+    }
+    return 0;
+}
+
+int db_migrate(const char *conninfo, FILE *out, char *err, size_t errlen)
+{
+    PGconn *c = db_admin_connect(conninfo, err, errlen);
+    if (!c) return -1;
+    int *applied = calloc((size_t)ragws_n_migrations + 1, sizeof *applied);
+    int n_applied = 0, max_version = 0, rc = -1;
+    if (!applied) {
+        fail(err, errlen, "out of memory");
+        goto out;
+    }
+    /* A second migrator waits here, then finds everything applied. */
+    if (exec_cmd(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL,
+                 "cannot take the migration lock", err, errlen) < 0)
+        goto out;
+    if (exec_cmd(c, SQL_CREATE_MIGRATIONS, 0, NULL, "cannot create schema_migrations", err,
+                 errlen) < 0 ||
+        applied_versions(c, applied, &max_version, err, errlen) < 0)
+        goto unlock;
+
+    for (int i = 0; i < ragws_n_migrations; i++) {
+        const struct migration *m = &ragws_migrations[i];
+        if (applied[i]) continue;
+        if (apply_one(c, m, err, errlen) < 0) goto unlock;
+        n_applied++;
+        if (m->version > max_version) max_version = m->version;
+        if (out) fprintf(out, "applied migration %03d_%s\n", m->version, m->name);
+    }
+    if (out) {
+        if (n_applied)
+            fprintf(out, "schema is at version %d (%d migration%s applied)\n", max_version,
+                    n_applied, n_applied == 1 ? "" : "s");
+        else
+            fprintf(out, "schema is up to date (version %d)\n", max_version);
+        fflush(out);
+    }
+    rc = n_applied;
+unlock:
+    PQclear(PQexec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")"));
+out:
+    free(applied);
+    PQfinish(c);
+    return rc;
+}
+
+int db_schema_check(const char *conninfo, char *err, size_t errlen)
+{
+    PGconn *c = db_admin_connect(conninfo, err, errlen);
+    if (!c) return -2;
+    int *applied = calloc((size_t)ragws_n_migrations + 1, sizeof *applied);
+    int max_version = 0, rc = -1;
+    if (!applied) {
+        fail(err, errlen, "out of memory");
+        goto out;
+    }
+    if (applied_versions(c, applied, &max_version, err, errlen) < 0) {
+        /* Connected but cannot even read: a broken server, not an old
+         * schema; let the caller treat it as unavailable storage. */
+        rc = PQstatus(c) == CONNECTION_OK ? -1 : -2;
+        goto out;
+    }
+    char missing[512] = "";
+    size_t o = 0;
+    int n_missing = 0, needed = 0;
+    for (int i = 0; i < ragws_n_migrations; i++) {
+        const struct migration *m = &ragws_migrations[i];
+        if (m->version > needed) needed = m->version;
+        if (applied[i]) continue;
+        n_missing++;
+        if (o < sizeof missing - 40)
+            o += (size_t)snprintf(missing + o, sizeof missing - o, "%s%03d_%s", o ? ", " : "",
+                                  m->version, m->name);
+    }
+    if (!n_missing) {
+        rc = 0;
+    } else if (max_version == 0) {
+        fail(err, errlen,
+             "the database has no ragws schema (version 0); this ragws needs schema version %d "
+             "(missing: %s)",
+             needed, missing);
+    } else {
+        fail(err, errlen,
+             "the database schema is at version %d; this ragws needs schema version %d "
+             "(missing: %s)",
+             max_version, needed, missing);
+    }
+out:
+    free(applied);
+    PQfinish(c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * UTF-8 and the chunker */
+
+int utf8_valid(const char *p, size_t len, size_t *bad)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char b = s[i];
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+        if (b < 0x80) {
+            i++;
+            continue;
+        } else if (b >= 0xC2 && b <= 0xDF) {
+            n = 2;
+        } else if (b >= 0xE0 && b <= 0xEF) {
+            n = 3;
+            if (b == 0xE0) lo = 0xA0;  /* no overlong forms */
+            if (b == 0xED) hi = 0x9F;  /* no UTF-16 surrogates */
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            n = 4;
+            if (b == 0xF0) lo = 0x90;
+            if (b == 0xF4) hi = 0x8F;  /* nothing above U+10FFFF */
+        } else {
+            goto invalid;
+        }
+        if (len - i < n || s[i + 1] < lo || s[i + 1] > hi) goto invalid;
+        for (size_t k = 2; k < n; k++)
+            if ((s[i + k] & 0xC0) != 0x80) goto invalid;
+        i += n;
+        continue;
+    invalid:
+        if (bad) *bad = i;
+        return 0;
+    }
+    return 1;
+}
+
+static int is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static int is_cont(unsigned char c)
+{
+    return (c & 0xC0) == 0x80;
+}
+
+/* Next / previous character boundary (invalid bytes count as one each). */
+static size_t next_char(const unsigned char *s, size_t len, size_t i)
+{
+    i++;
+    while (i < len && is_cont(s[i]))
+        i++;
+    return i;
+}
+
+static size_t prev_char(const unsigned char *s, size_t i)
+{
+    if (i == 0) return 0;
+    i--;
+    while (i > 0 && is_cont(s[i]))
+        i--;
+    return i;
+}
+
+static size_t skip_space(const unsigned char *s, size_t len, size_t i)
+{
+    while (i < len && is_space(s[i]))
+        i++;
+    return i;
+}
+
+/* Does the text just before q (q = start of a whitespace run) end a
+ * sentence? Allows closing quotes and brackets after the punctuation. */
+static int ends_sentence(const unsigned char *s, size_t from, size_t q)
+{
+    while (q > from && (s[q - 1] == '"' || s[q - 1] == '\'' || s[q - 1] == ')' || s[q - 1] == ']'))
+        q--;
+    return q > from && (s[q - 1] == '.' || s[q - 1] == '!' || s[q - 1] == '?');
+}
+
+/* Where to end a chunk that starts at `from` and may not go past `hi`:
+ * the last good cut at or after `lo` (both character boundaries). Cuts
+ * are at the start of a whitespace run, so they never split a character. */
+static size_t find_cut(const unsigned char *s, size_t len, size_t from, size_t lo, size_t hi)
+{
+    size_t sentence = 0, space = 0;
+    for (size_t q = hi + 1; q-- > lo;) {
+        if (q >= len || !is_space(s[q]) || (q > lo && is_space(s[q - 1]))) continue;
+        /* q starts a whitespace run: a blank line or a form feed in it is
+         * a paragraph break, the best cut there is. */
+        int newlines = 0, para = 0;
+        for (size_t r = q; r < len && is_space(s[r]); r++) {
+            if (s[r] == '\f' || (s[r] == '\n' && ++newlines == 2)) {
+                para = 1;
+                break;
+            }
+        }
+        if (para) return q;
+        if (!sentence && ends_sentence(s, from, q)) sentence = q;
+        if (!space) space = q;
+    }
+    if (sentence) return sentence;
+    if (space) return space;
+    return hi;
+}
+
+size_t chunk_text(const char *text, size_t len, size_t target, size_t overlap,
+                  chunk_span_t *out, size_t max)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t n = 0, prev_end = 0;
+    if (target == 0) target = 1;
+
+    size_t start = skip_space(s, len, 0);
+    while (start < len) {
+        /* hi: `target` characters on; lo: half way, where cuts may start. */
+        size_t hi = start, lo = start, chars = 0;
+        while (hi < len && chars < target) {
+            hi = next_char(s, len, hi);
+            if (++chars == (target + 1) / 2) lo = hi;
+        }
+        size_t end = len;
+        if (hi < len) {
+            /* Never end where the previous chunk ended: each chunk must
+             * add text, or a large overlap would repeat the same chunk. */
+            if (n > 0 && lo <= prev_end) lo = prev_end + 1;
+            end = lo <= hi ? find_cut(s, len, start, lo, hi) : hi;
+        }
+        size_t e = end;
+        while (e > start && is_space(s[e - 1]))
+            e--;
+        if (n < max) {
+            out[n].start = start;
+            out[n].len = e - start;
+        }
+        n++;
+        prev_end = e;
+        if (skip_space(s, len, end) >= len) break;
+
+        /* The next chunk starts `overlap` characters before this one's end
+         * (at most half of this chunk, so the start always moves on), at
+         * the next word boundary. */
+        size_t nchars = 0;
+        for (size_t i = start; i < e; i = next_char(s, len, i))
+            nchars++;
+        size_t back = overlap < nchars / 2 ? overlap : nchars / 2;
+        size_t p = e;
+        for (size_t k = 0; k < back; k++)
+            p = prev_char(s, p);
+        if (p > start && !is_space(s[p - 1])) {
+            size_t w = p;
+            while (w < e && !is_space(s[w]))
+                w++;
+            if (w < e) p = w; /* else the overlap is one long word: cut it */
+        }
+        start = skip_space(s, len, p);
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------
+ * ingestion */
+
+static int read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return fail(err, errlen, "%s: not a regular file", path);
+    }
+    if ((uintmax_t)st.st_size > INGEST_MAX_BYTES) {
+        fclose(f);
+        return fail(err, errlen, "%s: too large (%jd bytes, at most %u)", path,
+                    (intmax_t)st.st_size, INGEST_MAX_BYTES);
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    char *b = malloc(cap);
+    if (!b) {
+        fclose(f);
+        return fail(err, errlen, "%s: out of memory", path);
+    }
+    /* Read to EOF rather than trusting st_size: the file may grow. */
+    for (;;) {
+        if (n == cap) {
+            if (cap > INGEST_MAX_BYTES) {
+                free(b);
+                fclose(f);
+                return fail(err, errlen, "%s: too large (more than %u bytes)", path,
+                            INGEST_MAX_BYTES);
+            }
+            char *nb = realloc(b, cap * 2);
+            if (!nb) {
+                free(b);
+                fclose(f);
+                return fail(err, errlen, "%s: out of memory", path);
+            }
+            b = nb;
+            cap *= 2;
+        }
+        size_t got = fread(b + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        free(b);
+        return fail(err, errlen, "%s: read error", path);
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+static int is_markdown(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    const char *dot = strrchr(base ? base : path, '.');
+    if (!dot) return 0;
+    return strcasecmp(dot, ".md") == 0 || strcasecmp(dot, ".markdown") == 0 ||
+           strcasecmp(dot, ".mdown") == 0 || strcasecmp(dot, ".mkd") == 0;
+}
+
+static const char SQL_ENSURE_COLLECTION[] =
+    "INSERT INTO collections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING";
+static const char SQL_COLLECTION_ID[] = "SELECT id FROM collections WHERE name = $1";
+static const char SQL_INSERT_DOCUMENT[] =
+    "INSERT INTO documents (collection_id, filename, content_type, size_bytes, status, metadata)"
+    " VALUES ($1::bigint, $2, $3, $4::bigint, 'indexed',"
+    "  jsonb_build_object('source', 'ragws ingest', 'path', $5::text,"
+    "   'chunk_chars', $6::int, 'chunk_overlap', $7::int))"
+    " RETURNING id";
+static const char SQL_INSERT_CHUNK[] =
+    "INSERT INTO chunks (document_id, collection_id, ordinal, page, content)"
+    " VALUES ($1::bigint, $2::bigint, $3::int, $4::int, $5)";
+
+/* Stores the chunks; the caller has begun the transaction. */
+static int insert_chunks(PGconn *c, const char *doc_id, const char *coll_id, const char *text,
+                         const chunk_span_t *spans, size_t n, int paged, const char *path,
+                         char *err, size_t errlen)
+{
+    char what[PATH_MAX + 64];
+    snprintf(what, sizeof what, "%s: cannot store chunks", path);
+    /* Prepared once (unnamed statement), executed per chunk. */
+    PGresult *r = PQprepare(c, "", SQL_INSERT_CHUNK, 5, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fail_pg(err, errlen, what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+
+    size_t longest = 0;
+    for (size_t i = 0; i < n; i++)
+        if (spans[i].len > longest) longest = spans[i].len;
+    char *content = malloc(longest + 1);
+    if (!content) return fail(err, errlen, "%s: out of memory", path);
+
+    long page = 1;
+    size_t scanned = 0; /* form feeds counted up to here */
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        for (; scanned < spans[i].start; scanned++)
+            if (text[scanned] == '\f') page++;
+        char ord[24], pg[24];
+        snprintf(ord, sizeof ord, "%zu", i);
+        snprintf(pg, sizeof pg, "%ld", page);
+        memcpy(content, text + spans[i].start, spans[i].len);
+        content[spans[i].len] = '\0';
+        const char *vals[5] = {doc_id, coll_id, ord, paged ? pg : NULL, content};
+        r = PQexecPrepared(c, "", 5, vals, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = fail_pg(err, errlen, what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+        PQclear(r);
+    }
+    free(content);
+    return rc;
+}
+
+int db_ingest_file(PGconn *conn, const char *collection, const char *path,
+                   const ragws_config_t *cfg, FILE *out, char *err, size_t errlen)
+{
+    size_t clen = strlen(collection);
+    if (clen == 0 || clen > COLLECTION_MAX_BYTES || !utf8_valid(collection, clen, NULL))
+        return fail(err, errlen, "bad collection name \"%s\" (1..%d bytes of UTF-8 text)",
+                    collection, COLLECTION_MAX_BYTES);
+
+    char *buf = NULL;
+    size_t len = 0;
+    if (read_file(path, &buf, &len, err, errlen) < 0) return -1;
+
+    int rc = -1;
+    chunk_span_t *spans = NULL;
+    size_t bad;
+    const char *nul = memchr(buf, '\0', len);
+    if (nul) {
+        fail(err, errlen, "%s: binary file (NUL byte at offset %zu); only UTF-8 text and "
+             "Markdown can be ingested", path, (size_t)(nul - buf));
+        goto done;
+    }
+    if (!utf8_valid(buf, len, &bad)) {
+        fail(err, errlen, "%s: not UTF-8 text (invalid byte at offset %zu); only UTF-8 text and "
+             "Markdown can be ingested", path, bad);
+        goto done;
+    }
+    /* A byte order mark is not content. */
+    const char *text = buf;
+    size_t tlen = len;
+    if (tlen >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3;
+        tlen -= 3;
+    }
+
+    size_t n = chunk_text(text, tlen, cfg->chunk_chars, cfg->chunk_overlap, NULL, 0);
+    if (n == 0) {
+        fail(err, errlen, "%s: no text to index (the file is empty or blank)", path);
+        goto done;
+    }
+    spans = calloc(n, sizeof *spans);
+    if (!spans) {
+        fail(err, errlen, "%s: out of memory", path);
+        goto done;
+    }
+    chunk_text(text, tlen, cfg->chunk_chars, cfg->chunk_overlap, spans, n);
+
+    int md = is_markdown(path);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char abs[PATH_MAX];
+    if (!realpath(path, abs)) snprintf(abs, sizeof abs, "%s", path);
+    char size[24], cc[16], co[16];
+    snprintf(size, sizeof size, "%zu", len);
+    snprintf(cc, sizeof cc, "%u", cfg->chunk_chars);
+    snprintf(co, sizeof co, "%u", cfg->chunk_overlap);
+
+    char what[PATH_MAX + 64];
+    snprintf(what, sizeof what, "%s: cannot store the document", path);
+    if (exec_cmd(conn, "BEGIN", 0, NULL, what, err, errlen) < 0) goto done;
+
+    const char *cvals[1] = {collection};
+    char coll_id[24], doc_id[24];
+    if (exec_cmd(conn, SQL_ENSURE_COLLECTION, 1, cvals, what, err, errlen) < 0) goto rollback;
+    PGresult *r = exec_rows(conn, SQL_COLLECTION_ID, 1, cvals, what, err, errlen);
+    if (!r) goto rollback;
+    snprintf(coll_id, sizeof coll_id, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    if (!coll_id[0]) {
+        fail(err, errlen, "%s: collection \"%s\" vanished while ingesting", path, collection);
+        goto rollback;
+    }
+
+    const char *dvals[7] = {coll_id, base, md ? "text/markdown" : "text/plain", size, abs, cc, co};
+    r = exec_rows(conn, SQL_INSERT_DOCUMENT, 7, dvals, what, err, errlen);
+    if (!r) goto rollback;
+    snprintf(doc_id, sizeof doc_id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+
+    if (insert_chunks(conn, doc_id, coll_id, text, spans, n, !md, path, err, errlen) < 0 ||
+        exec_cmd(conn, "COMMIT", 0, NULL, what, err, errlen) < 0)
+        goto rollback;
+
+    if (out) {
+        fprintf(out, "ingested %s into %s: document %s, %zu chunk%s\n", path, collection, doc_id,
+                n, n == 1 ? "" : "s");
+        fflush(out);
+    }
+    rc = 0;
+    goto done;
+rollback:
+    rollback_if_open(conn);
+done:
+    free(spans);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,85 @@
+/* Blocking PostgreSQL administration (SPEC S5): schema migrations, the
+ * schema check at start-up, and file ingestion for `ragws ingest`.
+ *
+ * Everything here uses blocking libpq calls. It runs in the CLI and in the
+ * master before it forks the workers, never inside a worker's event loop
+ * (worker/db.c is the non-blocking client). */
+#ifndef RAGWS_MASTER_DB_ADMIN_H
+#define RAGWS_MASTER_DB_ADMIN_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "master/config.h"
+
+/* The migrations in sql/, embedded at build time by scripts/embed-sql.sh
+ * (build/gen/migrations.c), ascending by version. */
+struct migration {
+    int version;      /* from the NNN_ prefix of the file name */
+    const char *name; /* the rest of the file name, without .sql */
+    const char *sql;  /* the whole file */
+};
+extern const struct migration ragws_migrations[];
+extern const int ragws_n_migrations;
+
+/* The conninfo to use: postgres.conninfo as is, or for "auto" the private
+ * cluster that scripts/pg-local.sh runs under postgres.auto_dir
+ * ("host=<absolute auto_dir>/run port=5432 dbname=ragws user=postgres
+ * connect_timeout=N"). Returns 0, or -1 when out does not fit. */
+int db_resolve_conninfo(const ragws_config_t *cfg, char *out, size_t len);
+
+/* Applies every embedded migration the database does not have yet, each in
+ * its own transaction together with its schema_migrations row, under an
+ * advisory lock so that concurrent migrators apply each one once. Writes
+ * one line per applied migration and a final status line to out (may be
+ * NULL). Returns the number applied (0: already up to date), or -1 with
+ * err set. */
+int db_migrate(const char *conninfo, FILE *out, char *err, size_t errlen);
+
+/* 0: the database has every embedded migration (versions applied by a
+ * newer binary are fine). -1: some are missing; err says which version the
+ * database is at and which this binary needs. -2: the database cannot be
+ * reached; err holds libpq's message. The caller adds the command that
+ * fixes a -1 (it knows the config path). */
+int db_schema_check(const char *conninfo, char *err, size_t errlen);
+
+/* Blocking connection for the functions above: NULL with err set (libpq's
+ * message on one line) when it fails. Notices are not printed and the
+ * client encoding is UTF8. */
+PGconn *db_admin_connect(const char *conninfo, char *err, size_t errlen);
+
+/* Reads a text or Markdown file and stores it in COLLECTION (created when
+ * missing) as one document with its chunks, in one transaction; chunk size
+ * and overlap come from rag.chunk_chars and rag.chunk_overlap. Binary
+ * content (a NUL byte or invalid UTF-8) is refused. Writes
+ * "ingested FILE into COLLECTION: document N, K chunks" to out (may be
+ * NULL). Returns 0, or -1 with err set ("FILE: why"; nothing stored). */
+int db_ingest_file(PGconn *conn, const char *collection, const char *path,
+                   const ragws_config_t *cfg, FILE *out, char *err, size_t errlen);
+
+/* One chunk: bytes [start, start + len) of the text. */
+typedef struct chunk_span {
+    size_t start;
+    size_t len;
+} chunk_span_t;
+
+/* Splits text into chunks of at most `target` characters (UTF-8 code
+ * points), each cut preferably at a paragraph break (blank line or form
+ * feed), else after a sentence end, else at whitespace, else anywhere
+ * between two characters; a cut is looked for in the second half of the
+ * chunk so chunks stay near `target`. Consecutive chunks share about
+ * `overlap` characters (at most half a chunk, so chunking always moves
+ * forward), starting at a word boundary. Spans never start or end inside a
+ * UTF-8 sequence and exclude whitespace at their edges; blank text gives
+ * no chunk. Writes at most max spans to out (out may be NULL when max is
+ * 0) and returns how many the whole text needs, like snprintf. */
+size_t chunk_text(const char *text, size_t len, size_t target, size_t overlap,
+                  chunk_span_t *out, size_t max);
+
+/* Is [p, p + len) valid UTF-8 (shortest forms, no surrogates, at most
+ * U+10FFFF)? On failure *bad (may be NULL) is the offset where the first
+ * invalid sequence starts. */
+int utf8_valid(const char *p, size_t len, size_t *bad);
+
+#endif

@@ -1,0 +1,13 @@
+/* REST routes backed by PostgreSQL and the RAG pipeline (SPEC S8). */
+#ifndef RAGWS_WORKER_REST_RAG_H
+#define RAGWS_WORKER_REST_RAG_H
+
+#include <stddef.h>
+
+#include "worker/conn.h"
+#include "worker/http_parser.h"
+
+/* Returns 1 when the path was one of ours (answered or answering). */
+int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t len);
+
+#endif
