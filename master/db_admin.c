@@ -40,19 +40,24 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* libpq messages span several lines ("...failed: ...\n\tIs the server
- * running...?\n"); callers print one line, so fold them. */
+ * running...?\n"); callers print one line, so fold them: a line break
+ * becomes "; ", other whitespace runs one space. */
 static void one_line(char *dst, size_t dstlen, const char *msg)
 {
     size_t o = 0;
-    int space = 0;
+    int space = 0, newline = 0;
     if (!dstlen) return;
     for (const char *p = msg ? msg : ""; *p && o + 1 < dstlen; p++) {
         if (*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ') {
             space = 1;
+            newline |= *p == '\n';
             continue;
         }
-        if (space && o > 0 && o + 2 < dstlen) dst[o++] = ' ';
-        space = 0;
+        if (space && o > 0 && o + 3 < dstlen) {
+            if (newline) dst[o++] = ';';
+            dst[o++] = ' ';
+        }
+        space = newline = 0;
         dst[o++] = *p;
     }
     dst[o] = '\0';
@@ -438,7 +443,7 @@ static size_t find_cut(const unsigned char *s, size_t len, size_t from, size_t l
 {
     size_t sentence = 0, space = 0;
     for (size_t q = hi + 1; q-- > lo;) {
-        if (q >= len || !is_space(s[q]) || (q > lo && is_space(s[q - 1]))) continue;
+        if (q >= len || !is_space(s[q]) || (q > 0 && is_space(s[q - 1]))) continue;
         /* q starts a whitespace run: a blank line or a form feed in it is
          * a paragraph break, the best cut there is. */
         int newlines = 0, para = 0;
@@ -473,7 +478,12 @@ size_t chunk_text(const char *text, size_t len, size_t target, size_t overlap,
             if (++chars == (target + 1) / 2) lo = hi;
         }
         size_t end = len;
-        if (hi < len) {
+        /* A form feed is a page break: it always ends the chunk, and the
+         * next chunk starts after it, so every chunk lies on one page. */
+        const unsigned char *ff = memchr(s + start, '\f', hi - start);
+        if (ff) {
+            end = (size_t)(ff - s);
+        } else if (hi < len) {
             /* Never end where the previous chunk ended: each chunk must
              * add text, or a large overlap would repeat the same chunk. */
             if (n > 0 && lo <= prev_end) lo = prev_end + 1;
@@ -482,6 +492,12 @@ size_t chunk_text(const char *text, size_t len, size_t target, size_t overlap,
         size_t e = end;
         while (e > start && is_space(s[e - 1]))
             e--;
+        if (n > 0 && e <= prev_end) {
+            /* Only whitespace since the previous chunk (a blank stretch of
+             * more than half a chunk): nothing to add, continue after it. */
+            start = skip_space(s, len, end);
+            continue;
+        }
         if (n < max) {
             out[n].start = start;
             out[n].len = e - start;
@@ -489,6 +505,10 @@ size_t chunk_text(const char *text, size_t len, size_t target, size_t overlap,
         n++;
         prev_end = e;
         if (skip_space(s, len, end) >= len) break;
+        if (ff) {
+            start = skip_space(s, len, end);
+            continue;
+        }
 
         /* The next chunk starts `overlap` characters before this one's end
          * (at most half of this chunk, so the start always moves on), at

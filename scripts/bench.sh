@@ -37,15 +37,24 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- cleanup
 SERVER_PID=""
+SERVER_NAME=""
 SERVER_KIDS=""
+SERVER_WHAT=""   # what the current server instance is used for
 LOADGEN_PID=""
+NOTES=()
 
 # SIGTERM, wait, then SIGKILL; workers the master leaves behind are
 # stopped by the PIDs recorded while it was up.
 stop_server() {
     [ -n "$SERVER_PID" ] || return 0
-    local pid=$SERVER_PID kids k
-    kids="$SERVER_KIDS $(child_ids "$pid")"
+    local pid=$SERVER_PID kids k now
+    now=$(child_ids "$pid" | sort | tr '\n' ' ')
+    # A worker that died and was respawned means the figures of this
+    # instance include a crash: say so under the table.
+    if [ "$now" != "$SERVER_KIDS" ]; then
+        NOTES+=("$SERVER_NAME: worker processes changed during $SERVER_WHAT (a crash and respawn?); see $OUT/$SERVER_NAME.log")
+    fi
+    kids="$SERVER_KIDS $now"
     SERVER_PID=""
     SERVER_KIDS=""
     kill -TERM "$pid" 2>/dev/null || true
@@ -96,7 +105,8 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- setup
 # 10k+ sockets on each side; servers inherit this limit from us.
@@ -151,8 +161,10 @@ wait_health() {   # port pid seconds
     return 1
 }
 
-# start_server NAME: sets SERVER_PID and PORT, or returns non-zero.
+# start_server NAME WHAT: sets SERVER_PID and PORT, or returns non-zero.
 start_server() {
+    SERVER_NAME=$1
+    SERVER_WHAT=$2
     PORT=$(pick_port)
     local logf="$OUT/$1.log"
     if [ "$1" = ragws ]; then
@@ -173,7 +185,8 @@ start_server() {
     if [ "$1" = reference ] && ! grep -q '^ready$' "$logf"; then
         log "reference answered /health before printing ready"
     fi
-    SERVER_KIDS=$(child_ids "$SERVER_PID")
+    sleep 0.2   # let the workers all start before noting who they are
+    SERVER_KIDS=$(child_ids "$SERVER_PID" | sort | tr '\n' ' ')
     return 0
 }
 
@@ -216,7 +229,7 @@ bench_server() {
     : >"$OUT/$s.loadgen.log"
 
     # Fan-out: saturation, then paced at half of this server's own rate.
-    if start_server "$s"; then
+    if start_server "$s" "fan-out"; then
         if run_loadgen "$s" "fan-out saturation" fanout --subs "$BENCH_SUBS" --size $MSG_SIZE \
             --seconds "$BENCH_SECONDS" --warmup "$BENCH_WARMUP"; then
             R[$s.sat_dps]=$(kv deliveries_per_s)
@@ -244,7 +257,7 @@ bench_server() {
 
     # Idle memory on a fresh server, so earlier runs' heap growth is not
     # mistaken for (or hidden from) per-connection cost.
-    if start_server "$s"; then
+    if start_server "$s" "idle memory"; then
         if run_loadgen "$s" "idle memory" idle --conns "$BENCH_IDLE_CONNS" --pid "$SERVER_PID"; then
             R[$s.idle_bpc]=$(kv bytes_per_conn)
             R[$s.idle_pss]=$(kv pss_bytes_per_conn)
@@ -255,7 +268,7 @@ bench_server() {
         FAILED=1
     fi
 
-    if start_server "$s"; then
+    if start_server "$s" "handshakes"; then
         if run_loadgen "$s" "handshakes" handshake --seconds "$BENCH_HANDSHAKE_SECONDS" --concurrency 50; then
             R[$s.hs]=$(kv handshakes_per_s)
             R[$s.hs_fail]=$(kv failures)
@@ -274,7 +287,7 @@ same_rate() {
     R[reference.same_rate]=$rate
     R[reference.same_p50]=${R[reference.half_p50]:-}
     R[reference.same_p99]=${R[reference.half_p99]:-}
-    if start_server ragws; then
+    if start_server ragws "fan-out at one rate"; then
         if run_loadgen ragws "fan-out at the reference's $rate msg/s" fanout --subs "$BENCH_SUBS" \
             --size $MSG_SIZE --seconds "$BENCH_SECONDS" --warmup "$BENCH_WARMUP" --rate "$rate"; then
             R[ragws.same_p50]=$(kv p50_us)
@@ -338,6 +351,10 @@ row() {   # row LABEL KEY [int]: ratio is ragws / reference
     row "  resident MiB with ${BENCH_IDLE_CONNS} connections" idle_mib
     row "handshakes/s (higher is better)" hs int
     row "  handshake failures" hs_fail
+    [ $FAILED -eq 0 ] || NOTES+=("some runs failed: '-' marks the figures they did not produce (details above and in $OUT/)")
+    for n in "${NOTES[@]}"; do
+        echo "NOTE: $n"
+    done
 } >"$OUT/last.txt"
 
 log "done in $((SECONDS - T_START)) s; logs in $OUT/"

@@ -564,8 +564,21 @@ static int capitalised(const char *q, span_t w)
              q[i - 1] == ':' || q[i - 1] == '"');
 }
 
+/* Common verbs: fine as search keywords, poor as the subject of a
+ * follow-up question ("How does Redis relate to evict?"). */
+static const char *const VERBS[] = {
+    "add", "avoid", "build", "change", "configure", "configured", "connect", "create",
+    "delete", "deploy", "disable", "enable", "evict", "find", "fix", "handle", "happen",
+    "happens", "help", "implement", "improve", "install", "installed", "keep", "know",
+    "look", "make", "manage", "need", "needs", "perform", "prevent", "read", "receive",
+    "remove", "restart", "run", "running", "runs", "send", "set", "setup", "start",
+    "stop", "tune", "tuned", "update", "upgrade", "write", NULL,
+};
+
 static int significant(const char *w, size_t l)
 {
+    if (in_list(w, l, VERBS))
+        return 0;
     if (l >= 4)
         return 1;
     for (size_t i = 0; i < l; i++)

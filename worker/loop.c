@@ -229,7 +229,9 @@ void loop_run(loop_t *loop)
             loop_watch_t *w = events[i].data.ptr;
             if (w->cb) w->cb(loop, w, events[i].events);
         }
-        run_deferred_frees(loop);
+        /* Memory handed to loop_free_later is released only after the
+         * before-sleep hook: the hook's lists (connections to flush) may
+         * still name an owner closed during this batch or its timers. */
         run_timers(loop);
     }
     run_deferred_frees(loop);

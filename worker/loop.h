@@ -52,7 +52,7 @@ static inline int loop_timer_armed(const loop_timer_t *t) { return t->heap_idx !
 /* Called once per iteration, after events and timers, before epoll_wait. */
 void loop_set_before_sleep(loop_t *loop, loop_hook_cb cb, void *data);
 
-/* free_fn(ptr) after the current batch of events has been dispatched. */
+/* free_fn(ptr) after the current iteration (events, timers, before-sleep hook). */
 void loop_free_later(loop_t *loop, void *ptr, void (*free_fn)(void *));
 
 /* Monotonic milliseconds, cached at the start of each iteration. */

@@ -30,6 +30,11 @@ BIN = os.environ.get("RAGWS_BIN", DEFAULT_BIN)  # run.py sets this from --bin
 
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
+# Connection string of the private PostgreSQL cluster run.py starts for the
+# whole run (empty: none; servers then run without a database and readiness
+# only waits for the workers).
+CONNINFO = os.environ.get("RAGWS_TEST_CONNINFO", "")
+
 DEFAULT_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
     "UBSAN_OPTIONS": "print_stacktrace=1",
@@ -75,6 +80,20 @@ async def eventually(pred, timeout=3.0, interval=0.05, what="condition"):
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
         await asyncio.sleep(interval)
+
+
+def assert_ready(status, body, workers=2):
+    """/ready says every worker is up. With the run's private PostgreSQL it
+    is a 200; without a database (run.py --no-postgres or no PostgreSQL
+    installed) the server rightly answers 503 "database": "down"."""
+    info = json.loads(body)
+    assert info.get("workers_ready") == workers, (status, info)
+    assert info.get("draining") is False, (status, info)
+    if CONNINFO:
+        assert status == 200 and info.get("status") == "ready", (status, info)
+    else:
+        assert status == 200 or (status == 503 and info.get("database") == "down"), (status, info)
+    return info
 
 
 def compact(obj):
@@ -275,10 +294,12 @@ class Server:
     async def start(self, overrides=None, env=None, workers=2, config="ragws.conf",
                     ready_timeout=20.0, port=None):
         self.port = port or free_port()
-        cmd = [bin_path(), "-c", str(config),
-               "-o", f"server.listen={self.host}:{self.port}",
-               "-o", f"server.workers={workers}",
-               "-o", "log.level=debug"]
+        cmd = [bin_path(), "-c", str(config), "-o", f"server.listen={self.host}:{self.port}"]
+        if workers is not None:  # None: take server.workers from the file
+            cmd += ["-o", f"server.workers={workers}"]
+        cmd += ["-o", "log.level=debug"]
+        if CONNINFO:
+            cmd += ["-o", f"postgres.conninfo={CONNINFO}"]
         for k, v in (overrides or {}).items():
             cmd += ["-o", f"{k}={v}"]
         self.cmd = cmd
@@ -307,6 +328,12 @@ class Server:
                 if status == 200:
                     return json.loads(body)
                 last = (status, body)
+                if not CONNINFO and status == 503:
+                    # No database for this run: ready once the workers are.
+                    info = json.loads(body)
+                    if (info.get("workers_ready", 0) >= info.get("workers_expected", 1)
+                            and not info.get("draining")):
+                        return info
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
                 last = repr(e)
             if time.monotonic() >= deadline:

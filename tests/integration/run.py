@@ -77,9 +77,20 @@ def main():
     ap.add_argument("--bin", default="build/asan/ragws", help="server binary (repo relative)")
     ap.add_argument("-k", dest="pattern", default="", help="run tests whose name contains this")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="default per-test timeout")
+    ap.add_argument("--no-postgres", action="store_true",
+                    help="do not start a private PostgreSQL (servers run without a database)")
     args = ap.parse_args()
 
     os.chdir(REPO)
+    # SIGTERM/SIGHUP (a CI timeout, a closed terminal) unwind like Ctrl-C, so
+    # servers are stopped and the private PostgreSQL cluster is removed.
+    import signal
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGHUP, interrupted)
     os.environ["RAGWS_BIN"] = args.bin
     sys.path.insert(0, str(HERE))
     import harness  # noqa: E402  (after RAGWS_BIN is set)
@@ -91,6 +102,80 @@ def main():
         return 1
 
     tests = discover(args.pattern)
+    pg_dir = None
+    if not args.no_postgres and not os.environ.get("RAGWS_TEST_CONNINFO") and tests:
+        pg_dir, conninfo, why = start_postgres()
+        if conninfo:
+            harness.CONNINFO = conninfo
+            print(f"# private PostgreSQL: {conninfo}", flush=True)
+            rc, out, err = asyncio.run(harness.run_cli(
+                ["migrate", "-c", "ragws.conf", "-o", f"postgres.conninfo={conninfo}"], timeout=120))
+            if rc != 0:
+                print(f"# ragws migrate failed (exit {rc}): {(err or out).strip()[-300:]}", flush=True)
+        else:
+            print(f"# no private PostgreSQL ({why}); servers run without a database", flush=True)
+    try:
+        return run_tests(harness, tests, args)
+    finally:
+        if pg_dir:
+            stop_postgres(pg_dir)
+
+
+PG_PREFIX = "ragws-it-pg-"
+PG_OWNER = "ragws-test-runner.pid"
+
+
+def reap_stale_clusters():
+    """Stop and remove clusters left behind by runs of this script that were
+    killed before they could clean up (their runner pid is gone)."""
+    import glob
+    import tempfile
+    for d in glob.glob(os.path.join(tempfile.gettempdir(), PG_PREFIX + "*")):
+        try:
+            pid = int(Path(d, PG_OWNER).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # that run is still going
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        print(f"# removing the PostgreSQL cluster of a dead test run: {d}", flush=True)
+        stop_postgres(d)
+
+
+def start_postgres():
+    """scripts/pg-local.sh start in a temporary directory. Returns (dir,
+    conninfo or None, reason)."""
+    import subprocess
+    import tempfile
+    reap_stale_clusters()
+    d = tempfile.mkdtemp(prefix=PG_PREFIX)
+    Path(d, PG_OWNER).write_text(f"{os.getpid()}\n")
+    try:
+        p = subprocess.run(["scripts/pg-local.sh", "start", d], capture_output=True, text=True,
+                           timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return d, None, str(e)
+    lines = p.stdout.strip().splitlines()
+    if p.returncode != 0 or not lines:
+        return d, None, (p.stderr.strip().splitlines() or ["pg-local.sh failed"])[-1]
+    return d, lines[-1], ""
+
+
+def stop_postgres(d):
+    import shutil
+    import subprocess
+    try:
+        subprocess.run(["scripts/pg-local.sh", "stop", d], capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def run_tests(harness, tests, args):
     passed = failed = 0
     durations = []
     t0 = time.monotonic()

@@ -9,7 +9,7 @@ import os
 
 import websockets
 
-from harness import build_request, parse_metrics, read_response, run_cli
+from harness import assert_ready, build_request, eventually, parse_metrics, read_response, run_cli
 from rawws import HandshakeRejected, RawWS
 
 WS_PATHS = ("/api/v1/ws", "/ws/monitor", "/ws/publish")
@@ -53,10 +53,7 @@ async def test_health_ready_and_errors(ctx):
     assert json.loads(body) == {"status": "ok"}, body
 
     status, h, body = await s.http("GET", "/ready")
-    assert status == 200, (status, body)
-    ready = json.loads(body)
-    assert ready["workers_ready"] == 2, ready
-    assert ready.get("status") == "ready", ready
+    assert_ready(status, body, 2)
 
     status, h, body = await s.http("GET", "/no/such/thing")
     assert status == 404, (status, body)
@@ -181,7 +178,7 @@ async def test_keepalive_two_requests_one_connection(ctx):
         writer.write(build_request("GET", "/ready", host, close=False))
         await writer.drain()
         status, h, body = await read_response(reader)
-        assert status == 200 and json.loads(body)["workers_ready"] == 2, (status, body)
+        assert_ready(status, body, 2)
         # Connection: close is honoured: answer, then EOF
         writer.write(build_request("GET", "/health", host, close=True))
         await writer.drain()
@@ -204,10 +201,10 @@ async def test_pipelined_requests_answered_in_order(ctx):
                      + build_request("GET", "/ready", host, close=True))
         await writer.drain()
         answers = [await read_response(reader) for _ in range(4)]
-        assert [a[0] for a in answers] == [200, 404, 202, 200], [a[:1] + (a[2],) for a in answers]
+        assert [a[0] for a in answers[:3]] == [200, 404, 202], [a[:1] + (a[2],) for a in answers]
         assert json.loads(answers[0][2]) == {"status": "ok"}
         assert json.loads(answers[2][2])["status"] == "published"
-        assert json.loads(answers[3][2])["workers_ready"] == 2
+        assert_ready(answers[3][0], answers[3][2], 2)
         assert await asyncio.wait_for(reader.read(), 5) == b""
     finally:
         writer.close()
@@ -317,3 +314,132 @@ async def test_broadcast_rest_validation(ctx):
                                    body={"channel": "a-b_c.d:e", "message": {}})
     assert status == 202, (status, resp)
     assert json.loads(resp) == {"status": "published", "channel": "a-b_c.d:e"}, resp
+
+
+async def test_head_response_has_no_body(ctx):
+    """RFC 9110 9.3.2: a HEAD response has no content. If the server sends
+    the GET body anyway, a keep-alive client reads it as the next response."""
+    s = await ctx.server()
+    host = f"{s.host}:{s.port}"
+    reader, writer = await asyncio.open_connection(s.host, s.port)
+    try:
+        writer.write(build_request("HEAD", "/health", host, close=False)
+                     + build_request("GET", "/ready", host, close=True))
+        await writer.drain()
+        status, h, body = await read_response(reader, head_request=True)
+        assert status == 200, status
+        rest = await asyncio.wait_for(reader.read(), 5)
+        assert rest.startswith(b"HTTP/1.1 200"), \
+            f"bytes after the HEAD response head are not the next response: {rest[:60]!r}"
+    finally:
+        writer.close()
+
+
+async def test_long_allowed_origin_gives_well_formed_response(ctx):
+    """With allowed_origins=* any Origin is echoed in
+    Access-Control-Allow-Origin; a long one (600 bytes, well under
+    max_header_bytes) must still give a well-formed response."""
+    s = await ctx.server({"cors.allowed_origins": "*"})
+    origin = "https://" + "a" * 600 + ".example"
+    status, h, body = await s.http("GET", "/health", headers={"Origin": origin})
+    assert status == 200, status
+    assert body == b'{"status":"ok"}', f"body {body[:80]!r}; headers {dict(h)}"
+    assert h.get("access-control-allow-origin") in (origin, "*"), \
+        f"Access-Control-Allow-Origin is {h.get('access-control-allow-origin', '')[-40:]!r}"
+
+
+async def test_http_versions_and_transfer_encoding(ctx):
+    s = await ctx.server()
+    # HTTP/1.0: answered, then closed
+    st, h, body = await exchange(s, b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")
+    assert st == 200 and json.loads(body) == {"status": "ok"}, (st, body)
+    assert (h.get("connection") or "").lower() == "close", h
+    # chunked bodies are refused, not guessed
+    st, h, body = await exchange(s, b"POST /api/broadcast HTTP/1.1\r\nHost: x\r\n"
+                                    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    assert st == 501, (st, body)
+    error_body(body)
+    st, h, body = await exchange(s, b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n")
+    assert st == 505, (st, body)
+    # garbage
+    st, h, body = await exchange(s, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n")
+    assert st == 400, (st, body)
+    # CORS preflight
+    st, h, body = await exchange(s, build_request("OPTIONS", "/api/broadcast", "x",
+                                                  headers={"Origin": "https://a.example"}))
+    assert st == 204, st
+    assert "POST" in h.get("access-control-allow-methods", ""), h
+
+
+async def test_keepalive_idle_timeout_is_not_a_handshake_timeout(ctx):
+    s = await ctx.server({"limits.handshake_timeout": "0.5"})
+    host = f"{s.host}:{s.port}"
+    reader, writer = await asyncio.open_connection(s.host, s.port)
+    try:
+        writer.write(build_request("GET", "/health", host, close=False))
+        await writer.drain()
+        status, _, _ = await read_response(reader)
+        assert status == 200
+        t0 = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # idle keep-alive closed
+        dt = asyncio.get_running_loop().time() - t0
+        assert 0.3 <= dt <= 2.5, dt
+    finally:
+        writer.close()
+    m = await s.metrics()
+    assert m["ragws_handshake_timeouts_total"] == 0, m["ragws_handshake_timeouts_total"]
+
+
+async def test_handshake_variants_accepted(ctx):
+    s = await ctx.server()
+    # browser-style headers: mixed case Upgrade, Connection with several tokens
+    ws = await RawWS.connect(s.host, s.port, "/api/v1/ws",
+                             headers={"Upgrade": "WebSocket", "Connection": "keep-alive, Upgrade"})
+    await ws.send_text('{"type":"ping"}')
+    op, data = await ws.recv_message()
+    assert json.loads(data) == {"type": "pong"}
+    ws.close()
+    # a query string on the endpoint path
+    ws = await RawWS.connect(s.host, s.port, "/api/v1/ws?client=test&x=%20y")
+    ws.close()
+    # a frame sent in the same packet as the handshake is not lost
+    from rawws import OP_TEXT, encode_frame
+    sock = await RawWS.open_socket(s.host, s.port)
+    raw = RawWS(sock)
+    req = build_request("GET", "/api/v1/ws", "x", headers=upgrade_headers(), close=False)
+    await raw.send_raw(req + encode_frame(OP_TEXT, '{"type":"ping"}'))
+    status, h, _ = await raw.read_http_response()
+    assert status == 101, status
+    op, data = await raw.recv_message()
+    assert json.loads(data) == {"type": "pong"}, data
+    raw.close()
+
+
+async def test_max_connections_per_ip(ctx):
+    s = await ctx.server({"limits.max_connections_per_ip": "2"})
+    ok, refused = [], []
+    for _ in range(8):
+        try:
+            ok.append(await ctx.raw(s))
+        except (HandshakeRejected, ConnectionError, asyncio.IncompleteReadError, EOFError) as e:
+            refused.append(e)
+    per_slot = {}
+    for r in ok:
+        slot = r.response_headers["x-ragws-worker"]
+        per_slot[slot] = per_slot.get(slot, 0) + 1
+    assert 2 <= len(ok) <= 4 and all(n <= 2 for n in per_slot.values()), per_slot
+    for e in refused:
+        assert isinstance(e, HandshakeRejected) and e.status == 503, repr(e)
+        assert e.headers.get("retry-after"), e.headers
+    for r in ok:  # /metrics is a connection from the same IP too
+        r.close()
+
+    async def counted():
+        try:
+            return await s.metrics()
+        except AssertionError:  # 503 while the closes are processed
+            return None
+
+    m = await eventually(counted, 3, what="/metrics below the per-IP limit")
+    # (>=: a /metrics attempt refused while the closes were processed counts too)
+    assert m["ragws_rejected_full_total"] >= len(refused), (m["ragws_rejected_full_total"], len(refused))

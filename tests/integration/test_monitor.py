@@ -120,3 +120,65 @@ async def test_every_dashboard_sees_the_same_numbers(ctx):
         assert time.monotonic() < deadline, "the two dashboards never saw the same tick"
     for ts in common:
         assert by_ts[0][ts] == by_ts[1][ts], (by_ts[0][ts], by_ts[1][ts])
+
+
+def worker_status(name, pred):
+    return lambda m: (m.get("type") == "service_status" and m["data"].get("service") == name
+                      and pred(m["data"]))
+
+
+@timeout(30)
+async def test_stopped_worker_reported_down(ctx):
+    s = await ctx.server(MON)
+    pids = await s.worker_pids()
+    mon, slot = await ctx.ws_on_slot(s, 1, "/ws/monitor", want=False)
+    # let worker-1 run its loop for a while (heartbeats) before it hangs
+    for _ in range(3):
+        await recv_until(mon, worker_status("worker-1", lambda d: d["status"] == "healthy"), 5)
+    s.pause_worker(pids[1])
+    try:
+        m, _ = await recv_until(
+            mon, lambda m: m.get("type") == "service_status" and m["data"]["service"] == "worker-1"
+            and m["data"]["status"] != "healthy", 8, "worker-1 reported not healthy")
+        assert m["data"]["status"] == "down", m
+    finally:
+        s.resume_worker(pids[1])
+    await recv_until(
+        mon, lambda m: m.get("type") == "service_status" and m["data"]["service"] == "worker-1"
+        and m["data"]["status"] == "healthy", 5, "worker-1 healthy again")
+
+
+@timeout(30)
+async def test_cpu_and_memory_alerts(ctx):
+    s = await ctx.server({**MON, "monitor.cpu_alert_percent": "0",
+                          "monitor.memory_alert_percent": "0"})
+    mon = await ctx.ws(s, "/ws/monitor")
+    seen = {}
+    deadline = time.monotonic() + 5
+    while set(seen) < {"cpu_usage", "memory_usage"}:
+        assert time.monotonic() < deadline, f"alerts seen: {list(seen)}"
+        m, _ = await recv_until(mon, is_type("error_alert"), 5, "error_alert")
+        check_envelope(m)
+        d = m["data"]
+        for key in ("cpu_usage", "memory_usage"):
+            if key in d.get("details", {}):
+                seen[key] = d
+    for d in seen.values():
+        assert d["service"] == "system" and d["severity"] in ("warning", "error", "critical"), d
+        assert d["details"]["threshold"] == 0, d
+
+
+@timeout(30)
+async def test_worker_hung_right_after_start_reported_down(ctx):
+    """A worker that stops responding right after it started (before its
+    loop's first heartbeat) is not healthy either."""
+    s = await ctx.server(MON)
+    pids = await s.worker_pids()  # within a few ms of readiness
+    s.pause_worker(pids[1])
+    try:
+        mon, _ = await ctx.ws_on_slot(s, 1, "/ws/monitor", want=False)
+        m, _ = await recv_until(mon, worker_status("worker-1", lambda d: d["status"] != "healthy"),
+                                5, "worker-1 (stopped since its start) reported not healthy")
+        assert m["data"]["status"] == "down", m
+    finally:
+        s.resume_worker(pids[1])
