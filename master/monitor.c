@@ -145,6 +145,7 @@ void monitor_tick(shm_region_t *shm, const ragws_config_t *cfg)
         uint32_t st = atomic_load(&s->state);
         if (st == SLOT_FREE) continue;
         uint64_t hb = atomic_load(&s->heartbeat_ms);
+        if (!hb) hb = atomic_load(&s->started_ms); /* not one loop turn yet */
         uint64_t age = hb && now_ms > hb ? now_ms - hb : 0;
         const char *status = st == SLOT_READY && age < 2000 ? "healthy"
                              : st == SLOT_READY            ? "down"

@@ -9,7 +9,7 @@ json_t *json_msg_parse(const char *data, size_t len, const char **code,
 {
     json_error_t je;
     /* JSON_REJECT_DUPLICATES: an object with two "type" keys is ambiguous. */
-    json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!v) {
         *code = ERR_INVALID_JSON;
         snprintf(err, errlen, "invalid JSON at line %d, column %d: %s",

@@ -161,6 +161,13 @@ int conn_send(conn_t *c, outbuf_t *b)
         return -1;
     }
     if (conn_queue(c, b) < 0) return -1;
+    /* Over the limit: hand the kernel what it takes now; only a client
+     * whose socket is full too is a slow consumer, not one that received
+     * a burst between two flushes. */
+    if (c->out.bytes > wk->cfg->send_buffer_limit && !(c->flags & CF_BLOCKED)) {
+        conn_flush(c);
+        if (c->state == CONN_CLOSED) return -1;
+    }
     if (c->out.bytes > wk->cfg->send_buffer_limit) {
         slow_consumer(c);
         return -1;

@@ -39,22 +39,22 @@ static void in_discard(conn_t *c)
 
 static const http_request_t *current_req; /* for CORS headers in responses */
 
-static const char *cors_headers(const conn_t *c, char *buf, size_t len)
+/* The allowed Origin to echo in Access-Control-Allow-Origin, if any. */
+static int cors_origin(const conn_t *c, const char **origin)
 {
     const http_header_t *o = current_req ? http_find_header(current_req, "Origin") : NULL;
     if (o && config_origin_allowed(wk->cfg, o->value, o->value_len)) {
-        snprintf(buf, len, "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n",
-                 (int)o->value_len, o->value);
-        return buf;
+        *origin = o->value;
+        return (int)o->value_len;
     }
     if (!current_req && (c->flags & CF_HTTP_PENDING)) {
         const http_pending_t *p = c->ep_data;
         if (p && p->origin[0]) {
-            snprintf(buf, len, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", p->origin);
-            return buf;
+            *origin = p->origin;
+            return (int)strlen(p->origin);
         }
     }
-    return "";
+    return 0;
 }
 
 static void parse_input(conn_t *c);
@@ -100,26 +100,29 @@ void http_abort_async(conn_t *c)
 void http_respond(conn_t *c, int status, const char *content_type,
                   const char *body, size_t body_len, const char *extra_headers)
 {
-    char cors[512];
-    char head[2048];
     int keep = (c->flags & CF_KEEPALIVE) && !wk->draining;
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nServer: ragws\r\n"
-                     "Content-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Connection: %s\r\n%s%s\r\n",
-                     status, http_status_text(status),
-                     content_type ? content_type : "application/json", body_len,
-                     keep ? "keep-alive" : "close",
-                     cors_headers(c, cors, sizeof cors),
-                     extra_headers ? extra_headers : "");
-    if (n < 0 || (size_t)n >= sizeof head) n = 0;
-    outbuf_t *b = outbuf_new((size_t)n + body_len);
+    const char *fmt = "HTTP/1.1 %d %s\r\nServer: ragws\r\n"
+                      "Content-Type: %s\r\nContent-Length: %zu\r\n"
+                      "Connection: %s\r\n%s%.*s%s%s\r\n";
+    const char *ctype = content_type ? content_type : "application/json";
+    const char *origin = "";
+    int olen = cors_origin(c, &origin);
+    const char *pre = olen ? "Access-Control-Allow-Origin: " : "";
+    const char *post = olen ? "\r\nVary: Origin\r\n" : "";
+    const char *extra = extra_headers ? extra_headers : "";
+    int n = snprintf(NULL, 0, fmt, status, http_status_text(status), ctype, body_len,
+                     keep ? "keep-alive" : "close", pre, olen, origin, post, extra);
+    /* HEAD: the same head, no body (RFC 9110 9.3.2). */
+    size_t blen = (c->flags & CF_HEAD) ? 0 : body_len;
+    outbuf_t *b = n < 0 ? NULL : outbuf_new((size_t)n + 1 + blen);
     if (!b) {
         conn_close(c, "out of memory");
         return;
     }
-    memcpy(b->data, head, (size_t)n);
-    if (body_len) memcpy(b->data + n, body, body_len);
+    snprintf(b->data, (size_t)n + 1, fmt, status, http_status_text(status), ctype, body_len,
+             keep ? "keep-alive" : "close", pre, olen, origin, post, extra);
+    b->len = (uint32_t)((size_t)n + blen);
+    if (blen) memcpy(b->data + n, body, blen);
     if (!keep) c->flags |= CF_CLOSE_AFTER_FLUSH;
     stats_add(&wk->stats->http_requests, 1);
     conn_queue(c, b);
@@ -175,6 +178,8 @@ static int is_upgrade(const http_request_t *req)
 static long handle_request(conn_t *c, const http_request_t *req, size_t total)
 {
     c->flags |= CF_HAD_REQUEST;
+    if (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0) c->flags |= CF_HEAD;
+    else c->flags &= (uint16_t)~CF_HEAD;
     if (req->keep_alive) c->flags |= CF_KEEPALIVE;
     else c->flags &= (uint16_t)~CF_KEEPALIVE;
     current_req = req;

@@ -175,7 +175,9 @@ static void drain_step(uint64_t now)
     if (wk->draining == 1 && (rag_jobs_running() == 0 || now >= wk->drain_deadline_ms)) {
         wk->draining = 2;
         close_all_going_away();
-        wk->drain_deadline_ms = now + CLOSE_GRACE_MS;
+        uint64_t grace = wk->cfg->drain_timeout_ms < CLOSE_GRACE_MS ? wk->cfg->drain_timeout_ms
+                                                                     : CLOSE_GRACE_MS;
+        wk->drain_deadline_ms = now + grace;
     }
     if (wk->draining == 2 && (!wk->n_conns || now >= wk->drain_deadline_ms)) finish();
 }
@@ -314,6 +316,7 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
     loop_set_before_sleep(wk->loop, before_sleep, NULL);
     loop_timer_start(wk->loop, &wk->sweep_timer, wk->sweep_every_ms, sweep, NULL);
 
+    atomic_store(&wk->slot->heartbeat_ms, loop_now_ms(wk->loop));
     atomic_store(&wk->slot->state, SLOT_READY);
     shm_notify_master(shm);
     log_debug("listening on %s:%u", cfg->listen_host, cfg->listen_port);

@@ -93,7 +93,8 @@ static void cb_msg(wslay_event_context_ptr ctx,
         ws_close(c, 1003, "binary frames are not accepted; send JSON text");
         return;
     }
-    if (!rate_allows(c)) {
+    /* Admin producers (/ws/publish) are trusted and meant for high rates. */
+    if (!c->ep->admin && !rate_allows(c)) {
         stats_add(&wk->stats->rate_limited, 1);
         if (++c->strikes >= wk->cfg->rate_limit_strikes) {
             stats_add(&wk->stats->errors, 1);
@@ -179,7 +180,9 @@ static void after_wslay(conn_t *c)
     if (c->state != CONN_WS) return;
     int sent = wslay_event_get_close_sent(c->wslay);
     int received = wslay_event_get_close_received(c->wslay);
-    if (sent && received) {
+    /* Both closes exchanged, or wslay closed on a protocol error and will
+     * read nothing more: the handshake cannot progress, finish it. */
+    if ((sent && received) || (sent && !wslay_event_get_read_enabled(c->wslay))) {
         c->flags |= CF_CLOSE_AFTER_FLUSH | CF_CLOSING;
         if (!c->out.len) conn_close(c, "close handshake done");
         return;
@@ -208,7 +211,20 @@ static void ws_feed(conn_t *c, const uint8_t *data, size_t len)
     c->feed = NULL;
     c->feed_len = 0;
     if (rc != 0) {
-        conn_close(c, "wslay receive failed");
+        /* A protocol error (oversized or fragmented control frame ...):
+         * wslay queues a close without a status code; RFC 6455 7.4.1 has
+         * 1002 for this, so say that instead, then end the connection. */
+        if (c->state != CONN_WS) return;
+        if (rc == WSLAY_ERR_NOMEM) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        static const char close_1002[] = "\x88\x10\x03\xeaprotocol error";
+        if (!(c->flags & CF_CLOSING)) conn_send_copy(c, close_1002, sizeof close_1002 - 1);
+        if (c->state != CONN_WS) return;
+        stats_add(&wk->stats->errors, 1);
+        c->flags |= CF_CLOSING | CF_CLOSE_AFTER_FLUSH;
+        if (!c->out.len) conn_close(c, "WebSocket protocol error");
         return;
     }
     after_wslay(c);

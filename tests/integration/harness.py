@@ -573,7 +573,12 @@ class TestContext:
         extra = []
         try:
             for _ in range(max_attempts):
-                ws = await self.ws(server, path, **kw)
+                try:
+                    # A stopped (SIGSTOP) worker still completes TCP
+                    # handshakes into its backlog: bound each attempt.
+                    ws = await asyncio.wait_for(self.ws(server, path, **kw), 1.0)
+                except asyncio.TimeoutError:
+                    continue
                 s = int(ws.response_headers["X-Ragws-Worker"])
                 if (s == slot) == want:
                     return ws, s
