@@ -97,6 +97,13 @@ static const struct key_def KEYS[] = {
     {"limits", "max_inflight_per_connection", K_UINT, "8", OFF(max_inflight_per_connection), 1, 1024,
      .desc = "queries running at once on one connection (TOO_MANY_REQUESTS past it)"},
 
+    {"socketio", "ping_interval", K_DURATION, "25s", OFF(sio_ping_interval_ms), 1, DAY_MS,
+     .desc = "Engine.IO pingInterval: the server pings each client this often"},
+    {"socketio", "ping_timeout", K_DURATION, "20s", OFF(sio_ping_timeout_ms), 1, DAY_MS,
+     .desc = "Engine.IO pingTimeout: time allowed for the pong"},
+    {"socketio", "max_payload", K_UINT, "100000", OFF(sio_max_payload), 1024, 1000000,
+     .desc = "Engine.IO maxPayload: largest HTTP long-polling body, bytes"},
+
     {"monitor", "interval", K_DURATION, "5s", OFF(monitor_interval_ms), 1, DAY_MS,
      .desc = "how often resource usage is sampled"},
     {"monitor", "cpu_alert_percent", K_DOUBLE, "90", OFF(cpu_alert_percent), 0, 100,

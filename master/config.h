@@ -42,6 +42,11 @@ typedef struct ragws_config {
 
     uint32_t max_inflight_per_connection; /* concurrent queries on one socket */
 
+    /* [socketio] */
+    uint32_t sio_ping_interval_ms;
+    uint32_t sio_ping_timeout_ms;
+    uint32_t sio_max_payload;           /* bytes, advertised to clients */
+
     /* [monitor] */
     uint32_t monitor_interval_ms;
     double cpu_alert_percent;          /* error_alert when crossed */

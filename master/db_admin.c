@@ -493,8 +493,9 @@ size_t chunk_text(const char *text, size_t len, size_t target, size_t overlap,
         while (e > start && is_space(s[e - 1]))
             e--;
         if (n > 0 && e <= prev_end) {
-            /* Only whitespace since the previous chunk (a blank stretch of
-             * more than half a chunk): nothing to add, continue after it. */
+            /* Nothing but whitespace after the previous chunk's end (a
+             * long blank stretch, or the overlap ran into a page break):
+             * no new chunk, carry on after it. */
             start = skip_space(s, len, end);
             continue;
         }

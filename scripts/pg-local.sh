@@ -44,7 +44,7 @@ cmd=$1
 dir=${2:-$repo/var/pg}
 
 if [[ -z ${PG_BINDIR:-} ]]; then
-    PG_BINDIR=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+    PG_BINDIR=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)
 fi
 [[ -n $PG_BINDIR && -x $PG_BINDIR/pg_ctl ]] ||
     die "PostgreSQL server binaries not found (install postgresql-15 or set PG_BINDIR)"

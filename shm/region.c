@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define SHM_MAGIC 0x72616777735f3031ull /* "ragws_01" */
@@ -49,6 +50,16 @@ shm_region_t *shm_create(size_t ring_bytes)
     for (int i = 0; i < SHM_MAX_SLOTS; i++) {
         shm->slots[i].eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (shm->slots[i].eventfd < 0) return NULL;
+        /* Datagrams carry a client socket and the bytes read from it to the
+         * worker that owns its Socket.IO session (worker/handoff.c). */
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                       shm->slots[i].handoff_fd) < 0)
+            return NULL;
+        int big = 4 * 1024 * 1024;
+        if (setsockopt(shm->slots[i].handoff_fd[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) < 0)
+            setsockopt(shm->slots[i].handoff_fd[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+        if (setsockopt(shm->slots[i].handoff_fd[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) < 0)
+            setsockopt(shm->slots[i].handoff_fd[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     }
     return shm;
 }

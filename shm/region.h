@@ -34,6 +34,7 @@ typedef struct shm_slot {
     _Atomic uint64_t heartbeat_ms; /* worker's loop clock, for hang detection */
     _Atomic uint32_t db_ok;        /* worker's PostgreSQL connection is up */
     int eventfd;
+    int handoff_fd[2]; /* [0] read by the owner, [1] written by anyone: sockets handed over */
     worker_stats_t stats;
 } shm_slot_t;
 

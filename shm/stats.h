@@ -38,7 +38,9 @@ extern const uint64_t stats_latency_bounds_us[STATS_LAT_BUCKETS - 1];
     X(query_time_us, counter, "Total time spent answering questions, microseconds") \
     X(llm_streams, counter, "LLM generations finished normally")                \
     X(llm_errors, counter, "LLM generations that failed (LLM_UNAVAILABLE)")      \
-    X(storage_errors, counter, "Requests answered STORAGE_UNAVAILABLE")
+    X(storage_errors, counter, "Requests answered STORAGE_UNAVAILABLE")          \
+    X(handoffs, counter, "Sockets handed to the worker owning their Socket.IO session") \
+    X(sio_sessions, gauge, "Open Socket.IO (Engine.IO) sessions")
 
 typedef struct worker_stats {
 #define STATS_DECLARE(name, type, help) _Atomic uint64_t name;

@@ -201,12 +201,12 @@ static void conn_io(loop_t *loop, loop_watch_t *w, uint32_t events)
     }
 }
 
-static void setup_conn(int fd, const struct sockaddr_storage *ss)
+static conn_t *setup_conn(int fd, const struct sockaddr_storage *ss, int adopted)
 {
     conn_t *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
-        return;
+        return NULL;
     }
     c->id = ++next_conn_id;
     if (ss->ss_family == AF_INET) {
@@ -221,7 +221,9 @@ static void setup_conn(int fd, const struct sockaddr_storage *ss)
         if (IN6_IS_ADDR_V4MAPPED(&c->peer) && c->peer.s6_addr[12] == 127)
             c->flags |= CF_LOOPBACK;
     }
-    uint32_t per_ip = wk->cfg->max_connections_per_ip;
+    /* A handed-over socket was admitted by the worker that accepted it. */
+    uint32_t per_ip = adopted && wk->cfg->max_connections_per_ip ? UINT32_MAX
+                                                                 : wk->cfg->max_connections_per_ip;
     if (ip_table_acquire(wk->ips, &c->peer, per_ip) < 0) {
         /* Over the per-IP limit: refuse before spending anything on it. */
         static const char resp[] =
@@ -232,7 +234,7 @@ static void setup_conn(int fd, const struct sockaddr_storage *ss)
         close(fd);
         stats_add(&wk->stats->rejected_full, 1);
         free(c);
-        return;
+        return NULL;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -243,14 +245,38 @@ static void setup_conn(int fd, const struct sockaddr_storage *ss)
         ip_table_release(wk->ips, &c->peer);
         close(fd);
         free(c);
-        return;
+        return NULL;
     }
     c->next = wk->conns;
     if (wk->conns) wk->conns->prev = c;
     wk->conns = c;
     wk->n_conns++;
-    stats_add(&wk->stats->accepted, 1);
+    if (!adopted) stats_add(&wk->stats->accepted, 1);
     stats_add(&wk->stats->http_connections, 1);
+    return c;
+}
+
+void conn_adopt(int fd, const char *bytes, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        close(fd);
+        return;
+    }
+    conn_t *c = setup_conn(fd, &ss, 1);
+    if (!c) return;
+    if (len) {
+        c->in = malloc(len);
+        if (!c->in) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        memcpy(c->in, bytes, len);
+        c->in_len = c->in_cap = (uint32_t)len;
+    }
+    http_feed(c);
 }
 
 void conn_accept_ready(loop_t *loop, loop_watch_t *w, uint32_t events)
@@ -269,6 +295,6 @@ void conn_accept_ready(loop_t *loop, loop_watch_t *w, uint32_t events)
                 log_warn("accept: %s", strerror(errno));
             return;
         }
-        setup_conn(fd, &ss);
+        setup_conn(fd, &ss, 0);
     }
 }

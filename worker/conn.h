@@ -99,6 +99,9 @@ void conn_close(conn_t *c, const char *why);
 /* Write as much queued output as the socket takes (one writev). */
 void conn_flush(conn_t *c);
 
+/* A socket handed over by another worker with the bytes it had read. */
+void conn_adopt(int fd, const char *bytes, size_t len);
+
 /* Accept loop callback and the flush hook (worker.c wires them). */
 void conn_accept_ready(loop_t *loop, loop_watch_t *w, uint32_t events);
 void conn_flush_dirty(void);

@@ -11,6 +11,7 @@
 #include "util/log.h"
 #include "worker/endpoint.h"
 #include "worker/rest.h"
+#include "worker/sio.h"
 #include "worker/worker.h"
 #include "worker/ws_session.h"
 
@@ -58,6 +59,8 @@ static int cors_origin(const conn_t *c, const char **origin)
 }
 
 static void parse_input(conn_t *c);
+
+void http_feed(conn_t *c) { parse_input(c); }
 
 http_pending_t *http_begin_async(conn_t *c, const http_request_t *req,
                                  void (*abort)(conn_t *c, void *data), void *data)
@@ -184,6 +187,12 @@ static long handle_request(conn_t *c, const http_request_t *req, size_t total)
     else c->flags &= (uint16_t)~CF_KEEPALIVE;
     current_req = req;
 
+    if (sio_is_path(req)) {
+        int r = sio_http(c, req, c->in + req->head_len, (size_t)req->content_length,
+                         c->in + total, c->in_len - total);
+        current_req = NULL;
+        return r < 0 || c->state == CONN_CLOSED ? -1 : (long)total;
+    }
     const endpoint_t *ep = endpoint_find(req->path, req->path_len);
     if (ep && is_upgrade(req)) {
         ws_upgrade(c, req, ep, c->in + total, c->in_len - total);

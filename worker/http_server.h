@@ -11,6 +11,9 @@
 
 void http_on_readable(conn_t *c);
 
+/* Parse input already in c->in (a socket handed over from another worker). */
+void http_feed(conn_t *c);
+
 /* Queue a complete response. extra_headers: "Name: value\r\n"... or NULL. */
 void http_respond(conn_t *c, int status, const char *content_type,
                   const char *body, size_t body_len, const char *extra_headers);

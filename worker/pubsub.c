@@ -20,16 +20,15 @@ static channel_t *lookup(const char *name, size_t len, uint32_t hash)
     return NULL;
 }
 
-int pubsub_subscribe(conn_t *c, const char *name, size_t len)
+static channel_t *get_channel(const char *name, size_t len)
 {
-    if (c->nsubs >= CONN_MAX_SUBS) return -1;
     uint32_t hash = ring_channel_hash(name, len);
     channel_t *ch = lookup(name, len, hash);
     if (!ch) {
         ch = calloc(1, sizeof *ch);
         if (!ch || !(ch->name = malloc(len + 1))) {
             free(ch);
-            return -1;
+            return NULL;
         }
         memcpy(ch->name, name, len);
         ch->name[len] = 0;
@@ -38,6 +37,14 @@ int pubsub_subscribe(conn_t *c, const char *name, size_t len)
         ch->next = buckets[hash % PUBSUB_BUCKETS];
         buckets[hash % PUBSUB_BUCKETS] = ch;
     }
+    return ch;
+}
+
+int pubsub_subscribe(conn_t *c, const char *name, size_t len)
+{
+    if (c->nsubs >= CONN_MAX_SUBS) return -1;
+    channel_t *ch = get_channel(name, len);
+    if (!ch) return -1;
     for (int i = 0; i < c->nsubs; i++)
         if (c->subs[i].ch == ch) return 0;
     if (ch->n == ch->cap) {
@@ -58,6 +65,7 @@ static void drop_channel(channel_t *ch)
     while (*pp != ch) pp = &(*pp)->next;
     *pp = ch->next;
     free(ch->subs);
+    free(ch->hooks);
     free(ch->name);
     free(ch);
 }
@@ -73,7 +81,39 @@ static void unsubscribe_at(conn_t *c, int i)
         for (int j = 0; j < moved->nsubs; j++)
             if (moved->subs[j].ch == ch) moved->subs[j].idx = idx;
     c->subs[i] = c->subs[--c->nsubs];
-    if (!ch->n && !ch->busy) drop_channel(ch);
+    if (!ch->n && !ch->nhooks && !ch->busy) drop_channel(ch);
+}
+
+int pubsub_hook_subscribe(pubsub_hook_t *h, const char *name, size_t len)
+{
+    pubsub_hook_unsubscribe(h);
+    channel_t *ch = get_channel(name, len);
+    if (!ch) return -1;
+    if (ch->nhooks == ch->hooks_cap) {
+        uint32_t cap = ch->hooks_cap ? ch->hooks_cap * 2 : 8;
+        pubsub_hook_t **hs = realloc(ch->hooks, cap * sizeof *hs);
+        if (!hs) {
+            if (!ch->n && !ch->nhooks) drop_channel(ch);
+            return -1;
+        }
+        ch->hooks = hs;
+        ch->hooks_cap = cap;
+    }
+    h->ch = ch;
+    h->idx = ch->nhooks;
+    ch->hooks[ch->nhooks++] = h;
+    return 0;
+}
+
+void pubsub_hook_unsubscribe(pubsub_hook_t *h)
+{
+    channel_t *ch = h->ch;
+    if (!ch) return;
+    pubsub_hook_t *moved = ch->hooks[--ch->nhooks];
+    ch->hooks[h->idx] = moved;
+    moved->idx = h->idx;
+    h->ch = NULL;
+    if (!ch->n && !ch->nhooks && !ch->busy) drop_channel(ch);
 }
 
 void pubsub_unsubscribe(conn_t *c, const char *name, size_t len)
@@ -98,10 +138,10 @@ uint32_t pubsub_count(const char *name, size_t len)
     return ch ? ch->n : 0;
 }
 
-static void send_to_all(channel_t *ch, outbuf_t *frame)
+static void send_to_all(channel_t *ch, outbuf_t *frame, const char *payload, size_t len)
 {
     uint32_t delivered = 0;
-    ch->busy = 1;
+    ch->busy++;
     /* Iterate backwards: a slow consumer closed during the loop is
      * swap-removed from a position we have already passed. */
     for (uint32_t i = ch->n; i-- > 0;) {
@@ -110,9 +150,14 @@ static void send_to_all(channel_t *ch, outbuf_t *frame)
         if (c->flags & CF_CLOSING) continue;
         if (conn_send(c, outbuf_ref(frame)) == 0) delivered++;
     }
-    ch->busy = 0;
+    for (uint32_t i = ch->nhooks; payload && i-- > 0;) {
+        if (i >= ch->nhooks) continue;
+        ch->hooks[i]->deliver(ch->hooks[i], frame, payload, len);
+        delivered++;
+    }
+    ch->busy--;
     stats_add(&wk->stats->messages_out, delivered);
-    if (!ch->n) drop_channel(ch);
+    if (!ch->n && !ch->nhooks && !ch->busy) drop_channel(ch);
 }
 
 void pubsub_deliver(const char *channel, size_t clen, const char *payload,
@@ -123,7 +168,7 @@ void pubsub_deliver(const char *channel, size_t clen, const char *payload,
     outbuf_t *frame = ws_frame_text(payload, plen);
     if (!frame) return;
     frame->publish_ns = publish_ns;
-    send_to_all(ch, frame);
+    send_to_all(ch, frame, payload, plen);
     outbuf_unref(frame);
     stats_add(&wk->stats->broadcasts, 1);
 }
@@ -137,8 +182,13 @@ static void resync(channel_t *ch, uint64_t missed)
     if (n < 0 || (size_t)n >= sizeof msg) return;
     outbuf_t *frame = ws_frame_text(msg, (size_t)n);
     if (!frame) return;
-    send_to_all(ch, frame);
+    ch->busy++;
+    send_to_all(ch, frame, NULL, 0);
+    for (uint32_t i = ch->nhooks; i-- > 0;)
+        if (i < ch->nhooks && ch->hooks[i]->resync) ch->hooks[i]->resync(ch->hooks[i], ch->name, missed);
+    ch->busy--;
     outbuf_unref(frame);
+    if (!ch->n && !ch->nhooks && !ch->busy) drop_channel(ch);
 }
 
 void pubsub_resync_hash(uint32_t hash, uint64_t missed)
@@ -163,6 +213,7 @@ void pubsub_free_all(void)
             channel_t *ch = buckets[b];
             buckets[b] = ch->next;
             free(ch->subs);
+            free(ch->hooks);
             free(ch->name);
             free(ch);
         }

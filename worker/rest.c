@@ -7,6 +7,7 @@
 #include "protocol/publish.h"
 #include "util/log.h"
 #include "worker/http_server.h"
+#include "worker/rest_projects.h"
 #include "worker/rest_rag.h"
 #include "worker/worker.h"
 
@@ -114,7 +115,8 @@ void rest_dispatch(conn_t *c, const http_request_t *req, const char *body,
     } else if (path_is(req, "/api/broadcast")) {
         if (!method_is(req, "POST")) goto not_allowed;
         handle_broadcast(c, req, body, body_len);
-    } else if (!rest_rag_dispatch(c, req, body, body_len)) {
+    } else if (!rest_rag_dispatch(c, req, body, body_len) &&
+               !rest_projects_dispatch(c, req, body, body_len)) {
         http_respond_error(c, 404, "NOT_FOUND", "no such endpoint");
     }
     return;

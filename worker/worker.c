@@ -19,6 +19,7 @@
 #include "worker/llm.h"
 #include "worker/rag.h"
 #include "worker/conn.h"
+#include "worker/handoff.h"
 #include "worker/ip_table.h"
 #include "worker/pubsub.h"
 #include "worker/ws_session.h"
@@ -305,6 +306,10 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
         _exit(2);
     }
 
+    if (handoff_listen() < 0) {
+        log_error("handoff socket: out of memory");
+        _exit(2);
+    }
     ring_reader_init(shm_ring(shm), &wk->reader);
     loop_watch_add(wk->loop, &wk->wake_watch, wk->slot->eventfd, EPOLLIN, on_wake, NULL);
 

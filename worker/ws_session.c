@@ -388,7 +388,7 @@ void ws_upgrade(conn_t *c, const http_request_t *req, const endpoint_t *ep,
     char token[AUTH_TOKEN_BUF], echo[AUTH_TOKEN_BUF], why[128] = "";
     echo[0] = 0;
     int auth_failed = 0;
-    if (!ep->admin && auth_path_protected(req->path, req->path_len)) {
+    if (!ep->admin && !ep->own_auth && auth_path_protected(req->path, req->path_len)) {
         size_t tlen = auth_token_from_request(req, token, sizeof token, echo, sizeof echo);
         char sub[AUTH_SUB_MAX];
         if (!tlen) snprintf(why, sizeof why, "missing token");

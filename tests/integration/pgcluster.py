@@ -38,7 +38,22 @@ class PgCluster:
             shutil.chown(self.dir, "postgres", "postgres")
         self.socket_dir = self.dir / "run"
         self.conninfo = None  # of database "ragws", set by start()
+        self.owned = True
         self._n_db = 0
+
+    @classmethod
+    def attach(cls, conninfo):
+        """A running cluster started by someone else (e.g. run.py's, from
+        its conninfo "host=DIR/run ..."): create_database() and psql() work,
+        destroy() leaves it alone."""
+        host = next(kv[5:] for kv in conninfo.split() if kv.startswith("host="))
+        self = cls.__new__(cls)
+        self.socket_dir = Path(host)
+        self.dir = self.socket_dir.parent
+        self.conninfo = conninfo
+        self.owned = False
+        self._n_db = 0
+        return self
 
     # -- lifecycle
 
@@ -66,7 +81,7 @@ class PgCluster:
 
     def destroy(self):
         """Stop (if running) and delete the cluster's directory."""
-        if self.dir.exists():
+        if self.owned and self.dir.exists():
             try:
                 if (self.dir / "data" / "PG_VERSION").exists():
                     self.stop()

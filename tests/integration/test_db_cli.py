@@ -1,10 +1,10 @@
 """Database tooling (SPEC S5, S9): `ragws migrate`, `ragws ingest`, the
 schema check before serving, and full-text search over the sample corpus.
 
-One throwaway PostgreSQL cluster (pgcluster.PgCluster) is shared by the
-tests of this module, started on first use and removed at exit; every test
-gets its own fresh database in it. Runs under tests/integration/run.py, or
-alone:
+Every test gets its own fresh database, in the cluster run.py started for
+the whole run (harness.CONNINFO) or, without one, in a throwaway cluster
+(pgcluster.PgCluster) started on first use and removed at exit. Runs under
+tests/integration/run.py, or alone:
 
     /usr/bin/python3 tests/integration/test_db_cli.py [--bin build/asan/ragws] [-k NAME]
 """
@@ -29,11 +29,14 @@ _cluster = None
 
 
 def cluster():
-    """The module's cluster, started on first use."""
+    """The run's cluster, or the module's own, started on first use."""
     global _cluster
     if _cluster is None:
-        _cluster = PgCluster().start()
-        atexit.register(_cluster.destroy)
+        if "host=/" in harness.CONNINFO:  # a local cluster: we can add databases
+            _cluster = PgCluster.attach(harness.CONNINFO)
+        else:
+            _cluster = PgCluster().start()
+            atexit.register(_cluster.destroy)
     return _cluster
 
 
@@ -349,6 +352,11 @@ async def test_cluster_restart_keeps_data(ctx):
 # standalone runner (run.py does the same for every module)
 
 
+def _interrupted(signum, frame):
+    # SIGTERM ends the run like Ctrl-C, so atexit still removes the cluster.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _main():
     import argparse
     import inspect
@@ -359,6 +367,7 @@ def _main():
     ap.add_argument("--bin", default=os.environ.get("RAGWS_BIN", harness.DEFAULT_BIN))
     ap.add_argument("-k", dest="pattern", default="")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, _interrupted)
     os.chdir(REPO)
     harness.BIN = args.bin
     if not Path(harness.bin_path()).is_file():

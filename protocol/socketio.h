@@ -1,0 +1,57 @@
+/* Engine.IO v4 and Socket.IO v5 packets (SPEC S4.4, S12). Pure functions,
+ * fuzzed by tests/fuzz/fuzz_protocol_msgs.c.
+ *
+ * Engine.IO: one character type, then data: 0 open, 1 close, 2 ping,
+ * 3 pong, 4 message, 5 upgrade, 6 noop. Long-polling bodies join packets
+ * with the record separator 0x1e.
+ * Socket.IO (inside an Engine.IO message):
+ *   <type>[<attachments>-][<namespace>,][<ack id>][<JSON>]
+ * types 0 CONNECT, 1 DISCONNECT, 2 EVENT, 3 ACK, 4 CONNECT_ERROR,
+ * 5 BINARY_EVENT, 6 BINARY_ACK. */
+#ifndef RAGWS_PROTOCOL_SOCKETIO_H
+#define RAGWS_PROTOCOL_SOCKETIO_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EIO_SEPARATOR '\x1e'
+
+enum sio_type {
+    SIO_CONNECT = 0,
+    SIO_DISCONNECT = 1,
+    SIO_EVENT = 2,
+    SIO_ACK = 3,
+    SIO_CONNECT_ERROR = 4,
+    SIO_BINARY_EVENT = 5,
+    SIO_BINARY_ACK = 6,
+};
+
+typedef struct sio_packet {
+    int type;
+    char nsp[128];  /* "/" when absent */
+    int64_t ack_id; /* -1 when absent */
+    json_t *data;   /* parsed JSON, or NULL when absent */
+    const char *event; /* EVENT: name (first array element), points into data */
+} sio_packet_t;
+
+/* Decode a Socket.IO packet (the text after the Engine.IO '4'). Returns 0,
+ * or -1 with err. A binary packet decodes (type 5/6) without its data so
+ * the caller can refuse it politely. */
+int sio_decode(const char *s, size_t len, sio_packet_t *p, char *err, size_t errlen);
+void sio_packet_free(sio_packet_t *p);
+
+/* Encoders return Engine.IO message packets ("4..."), caller frees. */
+char *sio_event(const char *event, json_t *data);     /* 42["event",data] (data borrowed) */
+char *sio_ack(int64_t id, json_t *data);              /* 43<id>[data] */
+char *sio_connect_ok(const char *sid);                /* 40{"sid":..} */
+char *sio_connect_error(const char *message);         /* 44{"message":..} */
+char *eio_open(const char *sid, int allow_upgrade, uint32_t ping_interval_ms,
+               uint32_t ping_timeout_ms, uint32_t max_payload);
+
+/* Iterate the packets of a long-polling body: returns the length of the
+ * next packet starting at *pos (advancing *pos past its separator), or -1
+ * at the end. */
+long eio_next_packet(const char *body, size_t len, size_t *pos);
+
+#endif
