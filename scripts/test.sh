@@ -57,6 +57,29 @@ run_part "ops checks" scripts/check-ops.sh
 
 run_part "integration" /usr/bin/python3 tests/integration/run.py --bin build/asan/ragws
 
+# Node suite (socket.io-client, ws from npm) with node's test runner, whose
+# summary ("# pass N", "# fail N") is turned into the common line.
+node_suite() {
+    local log rc
+    log=$(mktemp)
+    node --test --test-reporter=tap tests/node/ >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    local p f
+    p=$(grep -E '^# pass [0-9]+' "$log" | tail -1 | awk '{print $3}')
+    f=$(grep -E '^# fail [0-9]+' "$log" | tail -1 | awk '{print $3}')
+    rm -f "$log"
+    if [[ -z $p || -z $f ]]; then
+        echo "0 passed, 1 failed"
+    else
+        ((rc != 0 && f == 0)) && f=1
+        echo "$p passed, $f failed"
+    fi
+}
+if compgen -G "tests/node/*.test.js" >/dev/null; then
+    run_part "node (socket.io)" node_suite
+fi
+
 # Fuzz smoke: each target briefly, from its seed corpus.
 fuzz_pass=0 fuzz_fail=0
 for src in tests/fuzz/fuzz_*.c; do
