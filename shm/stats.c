@@ -13,6 +13,15 @@ void stats_observe_latency(worker_stats_t *s, uint64_t us, uint64_t count)
     stats_add(&s->latency_count, count);
 }
 
+void stats_observe_token_latency(worker_stats_t *s, uint64_t us)
+{
+    int b = 0;
+    while (b < STATS_LAT_BUCKETS - 1 && us > stats_latency_bounds_us[b]) b++;
+    stats_add(&s->token_latency_buckets[b], 1);
+    stats_add(&s->token_latency_sum_us, us);
+    stats_add(&s->token_latency_count, 1);
+}
+
 #define IS_gauge 1
 #define IS_counter 0
 
@@ -27,4 +36,8 @@ void stats_accumulate(worker_stats_t *out, const worker_stats_t *in,
         stats_add(&out->latency_buckets[i], stats_get(&in->latency_buckets[i]));
     stats_add(&out->latency_sum_us, stats_get(&in->latency_sum_us));
     stats_add(&out->latency_count, stats_get(&in->latency_count));
+    for (int i = 0; i < STATS_LAT_BUCKETS; i++)
+        stats_add(&out->token_latency_buckets[i], stats_get(&in->token_latency_buckets[i]));
+    stats_add(&out->token_latency_sum_us, stats_get(&in->token_latency_sum_us));
+    stats_add(&out->token_latency_count, stats_get(&in->token_latency_count));
 }

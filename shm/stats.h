@@ -49,6 +49,10 @@ typedef struct worker_stats {
     _Atomic uint64_t latency_buckets[STATS_LAT_BUCKETS];
     _Atomic uint64_t latency_sum_us;
     _Atomic uint64_t latency_count;
+    /* LLM token arrival -> its frame handed to the kernel (gateway-added). */
+    _Atomic uint64_t token_latency_buckets[STATS_LAT_BUCKETS];
+    _Atomic uint64_t token_latency_sum_us;
+    _Atomic uint64_t token_latency_count;
 } worker_stats_t;
 
 static inline void stats_add(_Atomic uint64_t *c, uint64_t n)
@@ -74,6 +78,7 @@ static inline uint64_t stats_get(const _Atomic uint64_t *c)
 }
 
 void stats_observe_latency(worker_stats_t *s, uint64_t us, uint64_t count);
+void stats_observe_token_latency(worker_stats_t *s, uint64_t us);
 
 /* out += in (all fields; gauges too unless counters_only). */
 void stats_accumulate(worker_stats_t *out, const worker_stats_t *in,

@@ -69,8 +69,9 @@ static void count_written(void *ud, outbuf_t *b)
 {
     (void)ud;
     if (b->publish_ns) {
-        uint64_t now = loop_clock_ns();
-        stats_observe_latency(wk->stats, (now - b->publish_ns) / 1000, 1);
+        uint64_t us = (loop_clock_ns() - b->publish_ns) / 1000;
+        if (b->is_token) stats_observe_token_latency(wk->stats, us);
+        else stats_observe_latency(wk->stats, us, 1);
     }
 }
 

@@ -70,6 +70,24 @@ char *metrics_render(size_t *len)
     sb_printf(&b, "ragws_broadcast_latency_seconds_count %llu\n",
               (unsigned long long)stats_get(&t.latency_count));
 
+    sb_printf(&b, "# HELP ragws_token_latency_seconds Time from an LLM token's arrival to "
+                  "its frame handed to the kernel\n"
+                  "# TYPE ragws_token_latency_seconds histogram\n");
+    cum = 0;
+    for (int i = 0; i < STATS_LAT_BUCKETS; i++) {
+        cum += stats_get(&t.token_latency_buckets[i]);
+        if (i < STATS_LAT_BUCKETS - 1)
+            sb_printf(&b, "ragws_token_latency_seconds_bucket{le=\"%g\"} %llu\n",
+                      (double)stats_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
+        else
+            sb_printf(&b, "ragws_token_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+                      (unsigned long long)cum);
+    }
+    sb_printf(&b, "ragws_token_latency_seconds_sum %g\n",
+              (double)stats_get(&t.token_latency_sum_us) / 1e6);
+    sb_printf(&b, "ragws_token_latency_seconds_count %llu\n",
+              (unsigned long long)stats_get(&t.token_latency_count));
+
     int workers = 0;
     sb_printf(&b, "# HELP ragws_worker_connections Open WebSocket connections per worker\n"
                   "# TYPE ragws_worker_connections gauge\n");

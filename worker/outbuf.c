@@ -10,6 +10,7 @@ outbuf_t *outbuf_new(size_t len)
     b->refs = 1;
     b->len = (uint32_t)len;
     b->publish_ns = 0;
+    b->is_token = 0;
     return b;
 }
 

@@ -15,7 +15,8 @@
 typedef struct outbuf {
     uint32_t refs;
     uint32_t len;
-    uint64_t publish_ns; /* broadcasts: publish time, for latency stats */
+    uint64_t publish_ns; /* broadcasts: publish time; tokens: arrival from the LLM */
+    uint8_t is_token;    /* publish_ns times an LLM token, not a broadcast */
     char data[];
 } outbuf_t;
 

@@ -46,6 +46,9 @@ typedef struct worker {
     int stopping;
     uint64_t drain_deadline_ms;
     uint64_t sweep_every_ms;
+    /* Set while an LLM token is being handed to an endpoint: frames sent
+     * meanwhile are timed from the token's arrival (token latency stats). */
+    uint64_t token_stamp_ns;
 } worker_t;
 
 extern worker_t *wk;

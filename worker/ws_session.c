@@ -279,6 +279,10 @@ int ws_send_text(conn_t *c, const char *data, size_t len)
         conn_close(c, "out of memory");
         return -1;
     }
+    if (wk->token_stamp_ns) {
+        b->publish_ns = wk->token_stamp_ns;
+        b->is_token = 1;
+    }
     stats_add(&wk->stats->messages_out, 1);
     return conn_send(c, b);
 }

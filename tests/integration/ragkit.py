@@ -227,6 +227,7 @@ class QueryStream:
         self.ws = ws
         self.frames = {}     # rid -> [msg]
         self.order = []      # [(monotonic time, msg)]
+        self.questions = {}  # rid -> the query text sent last under it
 
     @classmethod
     async def open(cls, ctx, server, path="/ws/query", **kw):
@@ -236,6 +237,7 @@ class QueryStream:
         await self.ws.send(obj if isinstance(obj, str) else json.dumps(obj))
 
     async def query(self, rid, query, **data):
+        self.questions[rid] = query
         await self.send({"type": "query", "request_id": rid, "data": {"query": query, **data}})
 
     async def control(self, rid, action):

@@ -276,3 +276,139 @@ async def test_failure_after_tokens_keeps_partial_answer_as_error(ctx):
         assert stored["content"] == "".join(script[:n]), (mode, stored)
         await qs.alive()
         await s.stop()
+
+
+# ---------------------------------------------------------------------------
+# what reaches the backend
+
+
+def generation_requests(log):
+    """Answer requests (system prompt first), not follow-up question requests."""
+    return [e for e in log if e["body"] and e["body"]["messages"][0]["role"] == "system"]
+
+
+@timeout(40)
+async def test_config_mode_and_key_reach_the_backend(ctx):
+    await ensure_samples()
+    fake = await FakeLLM.start(ctx)
+    key = ctx.tmp / "llm.key"
+    key.write_text("sk-test-123\nsecond line ignored\n")
+    for backend in ("openai", "ollama"):
+        await fake.reset()
+        s = await ctx.server(llm_overrides(fake, "ok", 2, backend=backend,
+                                           **{"llm.max_tokens": "400",
+                                              "llm.temperature": "0.7",
+                                              "llm.api_key_file": str(key)}), name=backend)
+        qs = await QueryStream.open(ctx, s)
+        await qs.send({"type": "config", "request_id": "cfg",
+                       "data": {"language": "fr", "temperature": 0.2}})
+        await qs.until(lambda m: m["type"] == "config_updated")
+        await qs.query("k1", unique(QUESTION), mode="fast")
+        assert (await qs.final("k1"))["type"] == "complete"
+        await qs.query("k2", unique(QUESTION), mode="comprehensive")
+        assert (await qs.final("k2"))["type"] == "complete"
+        other = await QueryStream.open(ctx, s)  # no config on this connection
+        await other.query("k3", unique(QUESTION))
+        assert (await other.final("k3"))["type"] == "complete"
+
+        reqs = generation_requests(await fake.log(wait=3))
+        assert len(reqs) == 3, reqs
+
+        def seen(r):
+            b = r["body"]
+            o = b if backend == "openai" else b["options"]
+            t, n = o.get("temperature"), o.get("max_tokens" if backend == "openai"
+                                               else "num_predict")
+            lang = "Answer in language: fr" in b["messages"][0]["content"]
+            return b["messages"][-1]["content"], (t, n, lang, r["authorization"])
+
+        got = dict(seen(r) for r in reqs)
+        want = {qs.questions["k1"]: (0.2, 100, True, "Bearer sk-test-123"),
+                qs.questions["k2"]: (0.2, 400, True, "Bearer sk-test-123"),
+                other.questions["k3"]: (0.7, 200, False, "Bearer sk-test-123")}
+        # fast: a quarter of llm.max_tokens, comprehensive: all, balanced: half;
+        # the temperature and language of a config message: that connection only
+        assert got == want, (backend, got, want)
+        await s.stop()
+
+
+@timeout(40)
+async def test_chat_history_is_sent_to_the_backend(ctx):
+    await ensure_samples()
+    fake = await FakeLLM.start(ctx)
+    script = await fake.script()
+    s = await ctx.server(llm_overrides(fake, "ok", 2))
+    ws = await ctx.ws(s, "/chat/ws")
+
+    async def turn(w, text, **extra):
+        await w.send(json.dumps({"message": text, **extra}))
+        chunks = []
+        while True:
+            m = json.loads(await asyncio.wait_for(w.recv(), 10))
+            if m["type"] == "chunk":
+                chunks.append(m["text"])
+            else:
+                assert m["type"] == "complete", m
+                return chunks, m
+
+    q1, q2, q3 = (unique(x) for x in ("How do workers share broadcasts?",
+                                      "And how are they reloaded?", "Which limits exist?"))
+    chunks, done = await turn(ws, q1)
+    assert chunks == script, chunks  # byte-exact: unicode, quotes, escapes, newline, tab
+    await turn(ws, q2)
+    ws2 = await ctx.ws(s, "/chat/ws")
+    await turn(ws2, q3, conversation_id=done["conversation_id"])
+    reqs = generation_requests(await fake.log(wait=3, timeout=10))
+    reqs = {r["body"]["messages"][-1]["content"]: r["body"]["messages"][1:] for r in reqs}
+    answer = "".join(script)
+    assert reqs[q1] == [{"role": "user", "content": q1}], reqs[q1]
+    assert reqs[q2] == [{"role": "user", "content": q1}, {"role": "assistant", "content": answer},
+                        {"role": "user", "content": q2}], reqs[q2]
+    assert reqs[q3] == [{"role": "user", "content": q1}, {"role": "assistant", "content": answer},
+                        {"role": "user", "content": q2}, {"role": "assistant", "content": answer},
+                        {"role": "user", "content": q3}], reqs[q3]
+
+
+@timeout(40)
+async def test_client_disconnect_cancels_the_backend_and_stores_the_partial_answer(ctx):
+    await ensure_samples()
+    fake = await FakeLLM.start(ctx)
+    script = await fake.script()
+    s = await ctx.server(llm_overrides(fake, "ok", 100))
+    qs = await QueryStream.open(ctx, s)
+    q = unique(QUESTION)
+    await qs.query("g1", q)
+    await qs.until(lambda m: m["type"] == "token" and m["data"]["position"] >= 1, 10, "tokens")
+    received = qs.text("g1")
+    await qs.ws.close()
+    log = await fake.log(wait=1)
+    assert log[0]["disconnected"] is True and log[0]["completed"] is False, log[0]
+    stored = await assistant_message(q, "cancelled")
+    # tokens may have been sent after our last read, before the close arrived
+    assert stored["content"].startswith(received), (stored["content"], received)
+    assert stored["content"] == "".join(script[:len(script)])[:len(stored["content"])]
+    assert len(stored["content"]) < len("".join(script))
+
+
+@timeout(40)
+async def test_cancel_one_of_two_concurrent_streams(ctx):
+    await ensure_samples()
+    fake = await FakeLLM.start(ctx)
+    script = await fake.script()
+    s = await ctx.server(llm_overrides(fake, "ok", 30))
+    qs = await QueryStream.open(ctx, s)
+    await qs.query("keep", unique(QUESTION))
+    await qs.query("drop", unique(QUESTION))
+    await qs.until(lambda m: m["type"] == "token" and m["request_id"] == "drop"
+                   and m["data"]["position"] >= 2, 10, "tokens of drop")
+    await qs.control("drop", "cancel")
+    err = await qs.error("drop")
+    assert err["data"]["code"] == "CANCELLED", err
+    final = await qs.final("keep", 10)
+    assert final["type"] == "complete", final
+    check_answer(qs, "keep")
+    assert [t["content"] for t in qs.tokens("keep")] == script
+    assert qs.of("drop")[-1] is err
+    gens = generation_requests(await fake.log(wait=2))
+    assert sorted((e["completed"], e["disconnected"]) for e in gens) == [(False, True),
+                                                                         (True, False)], gens

@@ -4,9 +4,11 @@ queries multiplexed on one connection, pause/resume, and every error code
 of the endpoint (the connection stays usable after each)."""
 
 import json
+import signal
 
-from harness import timeout
-from ragkit import QueryStream, check_answer, conversation_messages, ensure_samples, unique
+from harness import eventually, expect_closed, timeout
+from ragkit import (QueryStream, check_answer, conversation_messages,
+                    conversation_of_user_message, ensure_samples, unique)
 
 QUESTION = "How do workers share broadcasts?"
 
@@ -263,3 +265,60 @@ async def test_config_message(ctx):
                               "data": {"language": "en"}}))
     m = await qs.until(lambda m: m.get("request_id") == "cfg3")
     assert m["data"]["language"] == "en" and m["data"]["temperature"] == 0.2, m
+
+
+@timeout(40)
+async def test_shutdown_lets_answers_finish_then_closes_1001(ctx):
+    await ensure_samples()
+    s = await ctx.server({"llm.builtin_token_delay": "10ms", "server.drain_timeout": "5s"})
+    qs = await QueryStream.open(ctx, s)
+    q = unique(QUESTION)
+    await qs.query("z1", q, max_results=2)
+    await qs.until(lambda m: m["type"] == "token", 10, "first token")
+    s.send_signal(signal.SIGTERM)
+    final = await qs.final("z1", 10)
+    assert final["type"] == "complete", final
+    check_answer(qs, "z1")
+    code, _ = await expect_closed(qs.ws, 10)
+    assert code == 1001, code
+    assert await s.wait_exit(10) == 0
+    msgs = await conversation_messages(final["data"]["conversation_id"])
+    assert [(m["role"], m["status"]) for m in msgs] == [("user", "complete"),
+                                                        ("assistant", "complete")], msgs
+    assert msgs[1]["content"] == qs.text("z1")
+
+
+@timeout(40)
+async def test_shutdown_with_a_paused_answer_stores_it_as_cancelled(ctx):
+    """A paused answer cannot finish: after drain_timeout the connection is
+    closed (1001) and the partial answer is stored as cancelled."""
+    await ensure_samples()
+    s = await ctx.server({"llm.builtin_token_delay": "10ms", "server.drain_timeout": "1s"})
+    qs = await QueryStream.open(ctx, s)
+    q = unique(QUESTION)
+    await qs.query("z2", q, max_results=2)
+    await qs.until(lambda m: m["type"] == "token" and m["data"]["position"] >= 2, 10, "tokens")
+    await qs.control("z2", "pause")
+    await qs.until(lambda m: m["type"] == "status" and m["data"]["stage"] == "paused", 5)
+    partial = qs.text("z2")
+    s.send_signal(signal.SIGTERM)
+    code, _ = await expect_closed(qs.ws, 10)
+    assert code == 1001, code
+    assert await s.wait_exit(10) == 0
+
+    async def stored():
+        conv = await conversation_of_user_message(q)
+        if not conv:
+            return None
+        msgs = await conversation_messages(conv[0])
+        return len(msgs) == 2 and msgs
+    try:
+        msgs = await eventually(stored, 3, 0.1, "the cancelled partial answer in the database")
+    except AssertionError:
+        conv = await conversation_of_user_message(q)
+        msgs = await conversation_messages(conv[0]) if conv else None
+        raise AssertionError(f"after shutdown, stored messages of the conversation: {msgs}; "
+                             f"expected the user message and the partial answer "
+                             f"{partial[:60]!r}... with status 'cancelled'")
+    assert msgs[1]["role"] == "assistant" and msgs[1]["status"] == "cancelled", msgs
+    assert msgs[1]["content"] == partial, (msgs[1]["content"], partial)
