@@ -20,6 +20,9 @@ static void usage(FILE *out)
             "usage: ragws [-c FILE] [-o section.key=value]...          serve\n"
             "       ragws check-config [-v] [-c FILE] [-o ...]         validate, do not serve\n"
             "       ragws publish CHANNEL JSON [-c FILE] [-o ...]      broadcast via the running server\n"
+            "       ragws publish project PROJECT_ID EVENT DATA_JSON   Socket.IO room event\n"
+            "       ragws publish document-status PROJECT_ID DOC_ID STATUS PROGRESS\n"
+            "       ragws publish project-update PROJECT_ID TYPE DATA_JSON\n"
             "       ragws migrate [-c FILE] [-o ...]                   apply database migrations\n"
             "       ragws ingest COLLECTION FILE... [-c FILE] [-o ...] index text/Markdown files\n"
             "       ragws version\n"
@@ -82,6 +85,10 @@ int main(int argc, char **argv)
                cfg->listen_host, cfg->listen_port, config_worker_count(cfg));
         if (verbose) config_dump(cfg, stdout);
         rc = 0;
+    } else if (strcmp(cmd, "publish") == 0 && n_args >= 2 &&
+               (strcmp(args[1], "project") == 0 || strcmp(args[1], "document-status") == 0 ||
+                strcmp(args[1], "project-update") == 0)) {
+        rc = cli_publish_project(cfg, n_args - 1, args + 1);
     } else if (strcmp(cmd, "publish") == 0) {
         if (n_args != 3) {
             fprintf(stderr, "usage: ragws publish CHANNEL JSON [-c FILE]\n");

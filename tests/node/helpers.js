@@ -417,10 +417,10 @@ class Server {
       } catch {
         // already gone
       }
-      const done = await Promise.race([this.exited, sleep(timeout).then(() => null)]);
+      const done = await withTimeout(this.exited, timeout, 'exit').catch(() => null);
       if (!done) {
         this.kill();
-        await Promise.race([this.exited, sleep(5000)]);
+        await withTimeout(this.exited, 5000, 'exit after SIGKILL').catch(() => null);
         throw new Error(`${this.name} did not exit within ${timeout} ms of SIGTERM; killed\n${this.logTail()}`);
       }
     }
@@ -513,7 +513,8 @@ class Recorder {
 
   /** First recorded event (index >= from) named `event` for which pred holds. */
   waitFor(event, pred = () => true, { timeout = 10000, from = 0 } = {}) {
-    const match = (e) => e.event === event && e.i >= from && pred(e.data, e);
+    const names = Array.isArray(event) ? event : [event];
+    const match = (e) => names.includes(e.event) && e.i >= from && pred(e.data, e);
     const found = this.events.find(match);
     if (found) return Promise.resolve(found);
     let w;
@@ -553,12 +554,8 @@ function makeClient(server, opts = {}) {
 /** Resolves once the socket connected and got connection_status. */
 async function connected(socket, timeout = 10000) {
   const r = socket.rec;
-  const first = await Promise.race([
-    r.waitFor('@connect', undefined, { timeout }),
-    r.waitFor('@connect_error', undefined, { timeout }).then((e) => {
-      throw new Error(`connect_error: ${e.data && e.data.message}`);
-    }),
-  ]);
+  const first = await r.waitFor(['@connect', '@connect_error'], undefined, { timeout });
+  if (first.event === '@connect_error') throw new Error(`connect_error: ${first.data && first.data.message}`);
   await r.waitFor('connection_status', undefined, { timeout });
   return first;
 }
