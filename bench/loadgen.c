@@ -11,6 +11,10 @@
  *   fanout     N subscribers + 1 publisher: deliveries/s, loss, latency
  *   idle       N idle subscribers: server resident memory per connection
  *   handshake  connect / upgrade / close churn: handshakes per second
+ *   sio-fanout N Socket.IO clients (Engine.IO v4 over our WebSocket) in one
+ *              project room + REST publishers (POST /api/projects/{id}/
+ *              broadcast, pipelined on keep-alive HTTP connections):
+ *              deliveries/s, loss, latency, like fanout
  *
  * Each mode prints a human line and then a final machine-readable line
  * "RESULT mode=... key=value ...". Only loopback targets are accepted.
@@ -84,6 +88,8 @@ static struct {
     const char *sub_path;
     const char *pub_path;
     const char *channel;
+    const char *project;    /* sio-fanout: room project_{project} */
+    long pub_conns;         /* sio-fanout: keep-alive HTTP publishers */
 } opt = {
     .subs = 1000,
     .size = 64,
@@ -97,6 +103,8 @@ static struct {
     .sub_path = "/api/v1/ws",
     .pub_path = "/ws/publish",
     .channel = "global",
+    .project = "1",
+    .pub_conns = 4,
 };
 
 static char g_alarm_msg[128];
@@ -325,7 +333,9 @@ static double hist_quantile(const struct hist *h, double q)
 /* Connections                                                        */
 
 enum conn_state { ST_FREE, ST_CONNECTING, ST_UPGRADING, ST_OPEN, ST_CLOSED };
-enum conn_role { R_SUB, R_PUB, R_HS };
+enum conn_role { R_SUB, R_PUB, R_HS, R_HTTP };
+/* sio-fanout subscriber: Engine.IO open -> Socket.IO CONNECT -> join_project */
+enum sio_state { SIO_WAIT_OPEN, SIO_WAIT_CONNECT, SIO_WAIT_JOIN, SIO_READY, SIO_FAILED };
 
 struct buf {
     uint8_t *p;
@@ -339,6 +349,7 @@ struct conn {
     bool want_out;          /* EPOLLOUT currently registered */
     bool rx_ts;             /* kernel receive timestamps are on */
     uint8_t frag_op;        /* opcode of the fragmented message in `frag` */
+    uint8_t sio;            /* sio-fanout subscriber: enum sio_state */
     char accept[29];        /* Sec-WebSocket-Accept we expect */
     int64_t t_start;        /* connect() issued */
     struct buf in;          /* unconsumed input: partial response or frame */
@@ -347,6 +358,7 @@ struct conn {
     struct buf frag;
     uint64_t next_seq;      /* subscriber: next seq it should receive */
     uint64_t msgs;          /* data messages received */
+    uint64_t *seen;         /* sio-fanout: bitmap of seqs >= next_seq received */
 };
 
 static int g_ep = -1;
@@ -377,6 +389,9 @@ static struct {
 
 static void on_open(struct conn *c, int64_t now);
 static void on_message(struct conn *c, int op, uint8_t *data, size_t len, int64_t now);
+static void http_pub_event(struct conn *c, uint32_t ev);
+/* sio-fanout: Socket.IO subscribers, REST publishers */
+static bool g_sio;
 static void on_lost(struct conn *c);
 
 static void buf_reserve(struct buf *b, size_t extra)
@@ -794,6 +809,10 @@ static void conn_readable(struct conn *c)
 
 static void conn_event(struct conn *c, uint32_t ev)
 {
+    if (c->role == R_HTTP) {
+        http_pub_event(c, ev);
+        return;
+    }
     if (c->state == ST_CONNECTING && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
         int err = 0;
         socklen_t el = sizeof err;
@@ -857,7 +876,7 @@ static void open_all(struct conn *conns, size_t n, int role, const char *path, i
     for (;;) {
         while (next < n && cs.inflight < opt.concurrency) {
             conn_start(&conns[next], role, path, next,
-                       role == R_SUB && !opt.app_time && strcmp(opt.mode, "fanout") == 0);
+                       role == R_SUB && !opt.app_time && (g_sio || strcmp(opt.mode, "fanout") == 0));
             next++;
         }
         if (next == n && cs.inflight == 0)
@@ -960,12 +979,103 @@ static bool parse_bench(const uint8_t *d, size_t len, uint64_t *seq, uint64_t *t
     return ok;
 }
 
+/* sio-fanout: 42["bench",{"seq":S,"t":T,"pad":"..."}] (keys in any order). */
+static bool parse_sio_bench(const uint8_t *d, size_t len, uint64_t *seq, uint64_t *t)
+{
+    static const char pre[] = "42[\"bench\",{";
+    const size_t pl = sizeof pre - 1;
+    const uint8_t *end = d + len, *p;
+    bool ok = true;
+    if (len <= pl || memcmp(d, pre, pl) != 0)
+        return false;
+    if (len > pl + 6 && memcmp(d + pl, "\"seq\":", 6) == 0) {
+        p = d + pl + 6;
+        *seq = parse_u64(&p, end, &ok);
+        if (ok && end - p > 5 && memcmp(p, ",\"t\":", 5) == 0) {
+            p += 5;
+            *t = parse_u64(&p, end, &ok);
+            return ok;
+        }
+    }
+    ok = true;
+    p = memmem(d + pl, len - pl, "\"seq\":", 6);
+    if (!p)
+        return false;
+    p += 6;
+    *seq = parse_u64(&p, end, &ok);
+    p = memmem(d + pl, len - pl, "\"t\":", 4);
+    if (!p)
+        return false;
+    p += 4;
+    *t = parse_u64(&p, end, &ok);
+    return ok;
+}
+
+/* sio-fanout per-subscriber bookkeeping: bit (seq % SEEN_BITS) is set when
+ * seq (>= next_seq) has arrived. A seq more than SEEN_BITS ahead of the
+ * oldest missing one means that one is lost (a gap). */
+#define SEEN_BITS 4096u
+
+static bool seen_test(const struct conn *c, uint64_t seq)
+{
+    return c->seen[(seq % SEEN_BITS) / 64] >> (seq % 64) & 1;
+}
+
+static void seen_set(struct conn *c, uint64_t seq, bool on)
+{
+    uint64_t bit = 1ULL << (seq % 64);
+    if (on)
+        c->seen[(seq % SEEN_BITS) / 64] |= bit;
+    else
+        c->seen[(seq % SEEN_BITS) / 64] &= ~bit;
+}
+
+static uint64_t g_sio_ooo;          /* arrivals out of publish order (not loss) */
+
+/* Returns false for a duplicate. Settles seq, and any seq given up on. */
+static bool sio_accept_seq(struct conn *c, uint64_t seq)
+{
+    if (!c->seen) {
+        c->seen = calloc(SEEN_BITS / 64, sizeof *c->seen);
+        if (!c->seen)
+            die("out of memory");
+    }
+    if (seq < c->next_seq || (seq < c->next_seq + SEEN_BITS && seen_test(c, seq))) {
+        F.reorder++;                /* a duplicate */
+        return false;
+    }
+    if (seq != c->next_seq)
+        g_sio_ooo++;
+    if (seq >= c->next_seq + SEEN_BITS) {
+        uint64_t base = seq - SEEN_BITS + 1;
+        bool gap = false;
+        for (uint64_t s = c->next_seq; s < base; s++) {
+            if (seen_test(c, s))
+                seen_set(c, s, false);
+            else {
+                fanout_settle(s, true);
+                gap = true;
+            }
+        }
+        if (gap)
+            F.gaps++;
+        c->next_seq = base;
+    }
+    seen_set(c, seq, true);
+    fanout_settle(seq, false);
+    while (seen_test(c, c->next_seq)) {
+        seen_set(c, c->next_seq, false);
+        c->next_seq++;
+    }
+    return true;
+}
+
 static void fanout_deliver(struct conn *c, const uint8_t *d, size_t len, int64_t now)
 {
     uint64_t seq, t;
     /* Anything but one of our messages (a resync notice, a seq we never
      * sent) counts as "other"; a greeting before the run does not. */
-    bool ours = parse_bench(d, len, &seq, &t);
+    bool ours = g_sio ? parse_sio_bench(d, len, &seq, &t) : parse_bench(d, len, &seq, &t);
     if (!ours || seq >= F.published) {
         if (F.phase == PH_SETUP) {
             F.other_setup++;
@@ -975,17 +1085,25 @@ static void fanout_deliver(struct conn *c, const uint8_t *d, size_t len, int64_t
         note(F.first_other, sizeof F.first_other, "%.*s", (int)(len > 150 ? 150 : len), d);
         return;
     }
-    if (seq < c->next_seq) {        /* duplicate or out of order */
-        F.reorder++;
-        return;
+    if (g_sio) {
+        /* Several publisher connections: the server may publish in any
+         * order among the requests in flight, so a subscriber tracks which
+         * seqs it has, not just the next one. */
+        if (!sio_accept_seq(c, seq))
+            return;
+    } else {
+        if (seq < c->next_seq) {        /* duplicate or out of order */
+            F.reorder++;
+            return;
+        }
+        if (seq > c->next_seq) {        /* the ones in between will never come */
+            F.gaps++;
+            for (uint64_t s = c->next_seq; s < seq; s++)
+                fanout_settle(s, true);
+        }
+        c->next_seq = seq + 1;
+        fanout_settle(seq, false);
     }
-    if (seq > c->next_seq) {        /* the ones in between will never come */
-        F.gaps++;
-        for (uint64_t s = c->next_seq; s < seq; s++)
-            fanout_settle(s, true);
-    }
-    c->next_seq = seq + 1;
-    fanout_settle(seq, false);
 
     F.deliveries++;
     if (F.phase == PH_MEASURE)
@@ -1008,11 +1126,25 @@ static void fanout_sub_lost(struct conn *c)
         return;
     F.live--;
     for (uint64_t s = c->next_seq; s < F.published; s++)
-        fanout_settle(s, true);
+        if (!(c->seen && s < c->next_seq + SEEN_BITS && seen_test(c, s)))
+            fanout_settle(s, true);
     c->next_seq = F.published;
 }
 
 static struct conn *g_pub;
+static void publish_one(int64_t t);
+static void ws_pub_flush(void)
+{
+    conn_flush(g_pub);
+}
+static bool ws_pub_alive(void)
+{
+    return g_pub->state == ST_OPEN;
+}
+/* fanout: one WebSocket publisher; sio-fanout: REST publishers (below) */
+static void (*g_publish)(int64_t t) = publish_one;
+static void (*g_pub_flush)(void) = ws_pub_flush;
+static bool (*g_pub_alive)(void) = ws_pub_alive;
 
 /* Appends one publish frame; `t` is the send timestamp carried in it. */
 static void publish_one(int64_t t)
@@ -1035,6 +1167,255 @@ static void publish_one(int64_t t)
     ws_frame(g_pub, 0x1, msg, (size_t)m);
     F.remaining[seq % RING_SIZE] = (int32_t)F.live;
     F.published++;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* sio-fanout: Socket.IO subscribers and keep-alive REST publishers    */
+
+static struct {
+    long joined, failed;            /* subscribers through join_project */
+    char first_fail[200];
+    struct conn *pubs;              /* opt.pub_conns HTTP connections */
+    long npubs, pubs_open, next_pub;
+    uint64_t requests, answered, non202;
+    char first_bad[200];
+    char req_head[256];             /* "POST /api/projects/X/broadcast ..." up to Content-Length: */
+} S;
+
+static void sio_fail(struct conn *c, const char *why, const uint8_t *d, size_t len)
+{
+    if (c->sio == SIO_FAILED || c->sio == SIO_READY)
+        return;
+    c->sio = SIO_FAILED;
+    S.failed++;
+    note(S.first_fail, sizeof S.first_fail, "%s: %.*s", why, (int)(len > 120 ? 120 : len), d);
+}
+
+static void sio_send(struct conn *c, const char *text)
+{
+    ws_frame(c, 0x1, text, strlen(text));
+    conn_flush(c);
+}
+
+/* One Engine.IO text message to a subscriber. */
+static void sio_sub_message(struct conn *c, const uint8_t *d, size_t len, int64_t now)
+{
+    if (len == 1 && d[0] == '2') {          /* Engine.IO ping: pong at once */
+        sio_send(c, "3");
+        return;
+    }
+    switch (c->sio) {
+    case SIO_WAIT_OPEN:
+        if (len > 1 && d[0] == '0') {
+            sio_send(c, "40");
+            c->sio = SIO_WAIT_CONNECT;
+        } else {
+            sio_fail(c, "expected the Engine.IO open packet", d, len);
+        }
+        return;
+    case SIO_WAIT_CONNECT:
+        if (len >= 3 && memcmp(d, "40{", 3) == 0) {
+            char join[160];
+            /* a numeric project id goes out as a JSON number, like seed 002 */
+            bool numeric = opt.project[0] != '\0' && strspn(opt.project, "0123456789") == strlen(opt.project);
+            snprintf(join, sizeof join, numeric ? "42[\"join_project\",{\"project_id\":%s}]"
+                                                : "42[\"join_project\",{\"project_id\":\"%s\"}]",
+                     opt.project);
+            sio_send(c, join);
+            c->sio = SIO_WAIT_JOIN;
+        } else if (len >= 2 && d[0] == '4' && d[1] == '4') {
+            sio_fail(c, "CONNECT_ERROR", d, len);
+        }
+        return;
+    case SIO_WAIT_JOIN:
+        if (len > 19 && memcmp(d, "42[\"project_joined\"", 19) == 0) {
+            c->sio = SIO_READY;
+            S.joined++;
+        } else if (len > 10 && memcmp(d, "42[\"error\"", 10) == 0) {
+            sio_fail(c, "join_project refused", d, len);
+        }
+        return;                             /* connection_status etc. */
+    case SIO_READY:
+        fanout_deliver(c, d, len, now);
+        return;
+    default:
+        return;
+    }
+}
+
+static void sio_publish_one(int64_t t)
+{
+    uint64_t seq = F.published;
+    char data[4096], body[4300], head[400];
+    int n = snprintf(data, sizeof data, "{\"seq\":%" PRIu64 ",\"t\":%" PRId64 ",\"pad\":\"", seq, t);
+    /* pad so the delivered data object is exactly --size bytes (if it fits) */
+    long pad = opt.size - n - 2;
+    if (pad < 0)
+        pad = 0;
+    if (n + pad + 2 >= (long)sizeof data)
+        die("--size too large");
+    memset(data + n, 'x', (size_t)pad);
+    n += (int)pad;
+    data[n++] = '"';
+    data[n++] = '}';
+    int bl = snprintf(body, sizeof body, "{\"event\":\"bench\",\"data\":%.*s}", n, data);
+    int hl = snprintf(head, sizeof head, "%s%d\r\n\r\n", S.req_head, bl);
+    struct conn *c = &S.pubs[S.next_pub++ % S.npubs];
+    if (c->out_off > 0 && c->out_off == c->out.len)
+        c->out.len = c->out_off = 0;
+    buf_append(&c->out, head, (size_t)hl);
+    buf_append(&c->out, body, (size_t)bl);
+    S.requests++;
+    F.remaining[seq % RING_SIZE] = (int32_t)F.live;
+    F.published++;
+}
+
+static void sio_pub_flush(void)
+{
+    for (long i = 0; i < S.npubs; i++)
+        if (S.pubs[i].state == ST_OPEN && S.pubs[i].out.len > S.pubs[i].out_off)
+            conn_flush(&S.pubs[i]);
+}
+
+static bool sio_pub_alive(void)
+{
+    for (long i = 0; i < S.npubs; i++)
+        if (S.pubs[i].state != ST_OPEN)
+            return false;
+    return true;
+}
+
+static void http_pub_start(struct conn *c, uint64_t index)
+{
+    c->role = R_HTTP;
+    c->in.len = c->out.len = c->out_off = c->frag.len = 0;
+    c->want_out = true;
+    c->t_start = now_ns();
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        die("socket: %s", strerror(errno));
+    c->state = ST_CONNECTING;
+    cs.inflight++;
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    (void)index;
+    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port),
+                              .sin_addr = opt.host};
+    if (connect(c->fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS)
+        die("publisher connect: %s", strerror(errno));
+    ep_set(c, EPOLLIN | EPOLLOUT, EPOLL_CTL_ADD);
+}
+
+/* Consumes complete HTTP responses (head + Content-Length body). */
+static void http_pub_parse(struct conn *c)
+{
+    size_t off = 0;
+    for (;;) {
+        uint8_t *p = c->in.p + off;
+        size_t avail = c->in.len - off;
+        uint8_t *end = avail >= 4 ? memmem(p, avail, "\r\n\r\n", 4) : NULL;
+        if (!end) {
+            if (avail > MAX_RESPONSE_HEAD)
+                die("publisher: response head too large");
+            break;
+        }
+        size_t head = (size_t)(end - p) + 4;
+        long clen = 0;
+        for (uint8_t *q = p; q + 15 < end; q++) {
+            if ((q == p || q[-1] == '\n') && strncasecmp((char *)q, "Content-Length:", 15) == 0) {
+                clen = strtol((char *)q + 15, NULL, 10);
+                break;
+            }
+        }
+        if (avail < head + (size_t)clen)
+            break;
+        int status = (avail > 12 && memcmp(p, "HTTP/1.", 7) == 0) ? atoi((char *)p + 9) : 0;
+        S.answered++;
+        if (status != 202) {
+            S.non202++;
+            note(S.first_bad, sizeof S.first_bad, "%.*s", (int)((head + (size_t)clen) > 180 ? 180 : head + (size_t)clen), p);
+        }
+        off += head + (size_t)clen;
+    }
+    if (off) {
+        memmove(c->in.p, c->in.p + off, c->in.len - off);
+        c->in.len -= off;
+    }
+}
+
+static void http_pub_event(struct conn *c, uint32_t ev)
+{
+    if (c->state == ST_CONNECTING && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err) {
+            conn_fail(c, "publisher connect: %s", strerror(err));
+            return;
+        }
+        c->state = ST_OPEN;
+        cs.inflight--;
+        S.pubs_open++;
+    }
+    if (c->state != ST_OPEN)
+        return;
+    if (ev & EPOLLOUT)
+        conn_flush(c);
+    if (c->state != ST_OPEN || !(ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return;
+    for (;;) {
+        buf_reserve(&c->in, 65536);
+        ssize_t n = read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                conn_lost(c, strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            conn_lost(c, "publisher: server closed the HTTP connection");
+            return;
+        }
+        c->in.len += (size_t)n;
+        http_pub_parse(c);
+        if ((size_t)n < 65536)
+            return;
+    }
+}
+
+/* Subscribers through join_project, publishers connected. */
+static void sio_setup(struct conn *conns, size_t n)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/socket.io/?EIO=4&transport=websocket");
+    open_all(conns, n, R_SUB, path, now_ns() + 60 * NS_PER_S);
+    if (cs.opened < n)
+        die("only %" PRIu64 " of %zu Socket.IO subscribers connected (%s)", cs.opened, n, cs.first_fail);
+    int64_t deadline = now_ns() + 60 * NS_PER_S;
+    while (S.joined + S.failed + (long)cs.closed_by_peer < (long)n && now_ns() < deadline)
+        loop_once(20);
+    if (S.joined < (long)n)
+        die("only %ld of %zu Socket.IO subscribers joined project_%s (%s%s)", S.joined, n,
+            opt.project, S.first_fail, cs.first_close);
+
+    snprintf(S.req_head, sizeof S.req_head,
+             "POST /api/projects/%s/broadcast HTTP/1.1\r\nHost: %s:%d\r\n"
+             "Content-Type: application/json\r\nContent-Length: ",
+             opt.project, inet_ntoa(opt.host), opt.port);
+    S.npubs = opt.pub_conns;
+    S.pubs = conns_new((size_t)S.npubs);
+    for (long i = 0; i < S.npubs; i++)
+        http_pub_start(&S.pubs[i], (uint64_t)i);
+    deadline = now_ns() + 10 * NS_PER_S;
+    while (S.pubs_open < S.npubs && now_ns() < deadline)
+        loop_once(20);
+    if (S.pubs_open < S.npubs)
+        die("only %ld of %ld publisher connections opened (%s)", S.pubs_open, S.npubs, cs.first_fail);
+    g_publish = sio_publish_one;
+    g_pub_flush = sio_pub_flush;
+    g_pub_alive = sio_pub_alive;
 }
 
 static void on_fanout_pub_message(const uint8_t *d, size_t len)
@@ -1080,11 +1461,11 @@ static void pace_publish(void)
         }
         int64_t sched = g_pace_start + (int64_t)((double)F.published * NS_PER_S / opt.rate);
         hist_add(&F.lag, now - sched);
-        publish_one(now);
+        g_publish(now);
     }
     g_pace_next = g_pace_start + (int64_t)((double)F.published * NS_PER_S / opt.rate);
     arm_timer(g_pace_next);
-    conn_flush(g_pub);
+    g_pub_flush();
 }
 
 static int run_fanout(void)
@@ -1095,13 +1476,17 @@ static int run_fanout(void)
     F.m0 = F.m1 = UINT64_MAX;
     F.wire_min = SIZE_MAX;
 
-    open_all(conns, n, R_SUB, opt.sub_path, now_ns() + 60 * NS_PER_S);
-    if (cs.opened < n)
-        die("only %" PRIu64 " of %zu subscribers connected (%s)", cs.opened, n, cs.first_fail);
-    g_pub = &conns[n];
-    open_all(g_pub, 1, R_PUB, opt.pub_path, now_ns() + 10 * NS_PER_S);
-    if (g_pub->state != ST_OPEN)
-        die("publisher did not connect (%s)", cs.first_fail);
+    if (g_sio) {
+        sio_setup(conns, n);
+    } else {
+        open_all(conns, n, R_SUB, opt.sub_path, now_ns() + 60 * NS_PER_S);
+        if (cs.opened < n)
+            die("only %" PRIu64 " of %zu subscribers connected (%s)", cs.opened, n, cs.first_fail);
+        g_pub = &conns[n];
+        open_all(g_pub, 1, R_PUB, opt.pub_path, now_ns() + 10 * NS_PER_S);
+        if (g_pub->state != ST_OPEN)
+            die("publisher did not connect (%s)", cs.first_fail);
+    }
     /* Give the server a moment to finish registering the subscribers. */
     run_for(300 * NS_PER_MS);
     F.live = (long)n - (long)cs.closed_by_peer;
@@ -1154,7 +1539,7 @@ static int run_fanout(void)
             (F.completed == F.published || now > drain_deadline ||
              now - last_progress > 3 * NS_PER_S))
             break;
-        if (F.live <= 0 || g_pub->state != ST_OPEN)
+        if (F.live <= 0 || !g_pub_alive())
             die("connections lost during the run (%s)", cs.first_close);
 
         if (paced) {
@@ -1163,8 +1548,8 @@ static int run_fanout(void)
             /* closed loop: keep `window` messages not yet fully delivered */
             for (uint64_t in_flight = F.published - F.completed;
                  in_flight < (uint64_t)opt.window; in_flight++)
-                publish_one(now);
-            conn_flush(g_pub);
+                g_publish(now);
+            g_pub_flush();
         }
         loop_once(paced ? 10 : 5);
     }
@@ -1183,10 +1568,16 @@ static int run_fanout(void)
     fmt_rate(r2, sizeof r2, mps);
 
     double ap50 = hist_quantile(&F.app_lat, 0.50) / 1e3, ap99 = hist_quantile(&F.app_lat, 0.99) / 1e3;
-    printf("fanout: %zu subs, %ld B, %s: %s deliveries/s (%s msg/s), delivered %.3f%%, "
+    if (g_sio) {
+        /* a REST answer other than 202 is a publisher error */
+        F.pub_errors += S.non202;
+        if (S.first_bad[0])
+            snprintf(F.first_pub_error, sizeof F.first_pub_error, "%s", S.first_bad);
+    }
+    printf("%s: %zu subs, %ld B, %s: %s deliveries/s (%s msg/s), delivered %.3f%%, "
            "latency p50 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us (%s; to our read: "
            "p50 %.0f p99 %.0f); gaps %" PRIu64 ", other %" PRIu64 ", loadgen cpu %.0f%%\n",
-           n, opt.size, paced ? "paced" : "saturation", r1, r2, pct, p50, p99, p999, mx,
+           opt.mode, n, opt.size, paced ? "paced" : "saturation", r1, r2, pct, p50, p99, p999, mx,
            opt.app_time ? "to our read" : "to kernel arrival", ap50, ap99, F.gaps, F.other, cpu);
     if (F.first_other[0])
         printf("fanout: first non-bench message: %s\n", F.first_other);
@@ -1203,21 +1594,31 @@ static int run_fanout(void)
     if (paced && F.lag.count && hist_quantile(&F.lag, 0.99) > 1e6)
         printf("fanout: warning: the generator sent late (p99 %.0f us behind schedule)\n",
                hist_quantile(&F.lag, 0.99) / 1e3);
-    if (F.wire_max && (F.wire_min != (size_t)opt.size || F.wire_max != (size_t)opt.size))
-        printf("fanout: note: delivered payloads were %zu..%zu B, not %ld B\n", F.wire_min,
-               F.wire_max, opt.size);
+    /* sio-fanout: the data object is --size bytes, the packet 42["bench",...] 12 more */
+    size_t want_wire = (size_t)opt.size + (g_sio ? 12 : 0);
+    if (F.wire_max && (F.wire_min != want_wire || F.wire_max != want_wire))
+        printf("fanout: note: delivered payloads were %zu..%zu B, not %zu B\n", F.wire_min,
+               F.wire_max, want_wire);
+    if (g_sio)
+        printf("sio-fanout: %" PRIu64 " REST publishes on %ld keep-alive connections, %" PRIu64
+               " answered, %" PRIu64 " not 202; %" PRIu64 " deliveries out of publish order (not loss)\n",
+               S.requests, S.npubs, S.answered, S.non202, g_sio_ooo);
 
-    printf("RESULT mode=fanout subs=%zu size=%ld seconds=%.1f rate=%.1f window=%ld "
+    printf("RESULT mode=%s subs=%zu size=%ld seconds=%.1f rate=%.1f window=%ld "
            "published=%" PRIu64 " deliveries=%" PRIu64 " deliveries_per_s=%.0f msgs_per_s=%.1f "
            "delivered_pct=%.4f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
            "app_p50_us=%.1f app_p99_us=%.1f latency_to=%s "
            "gaps=%" PRIu64 " lost=%" PRIu64 " reorder=%" PRIu64 " other=%" PRIu64
            " closed=%" PRIu64 " pub_errors=%" PRIu64 " overload=%d send_lag_p99_us=%.1f "
-           "loadgen_cpu_pct=%.0f\n",
-           n, opt.size, meas_s, opt.rate, paced ? 0 : opt.window, meas_msgs, F.meas_deliveries,
+           "loadgen_cpu_pct=%.0f",
+           opt.mode, n, opt.size, meas_s, opt.rate, paced ? 0 : opt.window, meas_msgs, F.meas_deliveries,
            dps, mps, pct, p50, p99, p999, mx, ap50, ap99, opt.app_time ? "read" : "kernel",
            F.gaps, F.lost_meas, F.reorder, F.other,
            cs.closed_by_peer, F.pub_errors, F.overload, hist_quantile(&F.lag, 0.99) / 1e3, cpu);
+    if (g_sio)
+        printf(" pub_conns=%ld pub_requests=%" PRIu64 " pub_answered=%" PRIu64
+               " out_of_order=%" PRIu64, S.npubs, S.requests, S.answered, g_sio_ooo);
+    printf("\n");
     return 0;
 }
 
@@ -1399,7 +1800,9 @@ static void on_message(struct conn *c, int op, uint8_t *data, size_t len, int64_
 {
     (void)op;
     c->msgs++;
-    if (c->role == R_SUB && strcmp(opt.mode, "fanout") == 0)
+    if (c->role == R_SUB && g_sio)
+        sio_sub_message(c, data, len, now);
+    else if (c->role == R_SUB && strcmp(opt.mode, "fanout") == 0)
         fanout_deliver(c, data, len, now);
     else if (c->role == R_PUB)
         on_fanout_pub_message(data, len);
@@ -1407,7 +1810,7 @@ static void on_message(struct conn *c, int op, uint8_t *data, size_t len, int64_
 
 static void on_lost(struct conn *c)
 {
-    if (c->role == R_SUB && strcmp(opt.mode, "fanout") == 0)
+    if (c->role == R_SUB && (g_sio || strcmp(opt.mode, "fanout") == 0))
         fanout_sub_lost(c);
 }
 
@@ -1443,6 +1846,13 @@ static void usage(FILE *f)
         "            --app-time measures to our read() instead\n"
         "  idle      --conns N (10000) --pid PID [--pid PID2] [--settle S (2)]\n"
         "  handshake --seconds S (5) --concurrency C (50)\n"
+        "  sio-fanout --subs N (1000) --size B (64, the event's data object) --seconds S (10)\n"
+        "            [--rate MSGS_PER_S] [--warmup S (2)] [--window W (256)] [--app-time]\n"
+        "            [--project ID (1)] [--pub-conns K (4)]\n"
+        "            N Socket.IO clients (Engine.IO v4 websocket: open, 40, join_project)\n"
+        "            in room project_ID; events published with POST\n"
+        "            /api/projects/ID/broadcast {\"event\":\"bench\",\"data\":{seq,t,pad}},\n"
+        "            pipelined on K keep-alive HTTP connections; figures as for fanout\n"
         "common:     --host 127.x.x.x (127.0.0.1) --concurrency C (handshakes in flight)\n"
         "            --src-addrs K (spread over 127.0.0.1..K) --timeout S (hard limit)\n"
         "            --sub-path P (/api/v1/ws) --pub-path P (/ws/publish) --channel C (global)\n");
@@ -1465,10 +1875,12 @@ static void parse_args(int argc, char **argv)
         exit(2);
     }
     opt.mode = argv[1];
-    if (strcmp(opt.mode, "fanout") && strcmp(opt.mode, "idle") && strcmp(opt.mode, "handshake")) {
+    if (strcmp(opt.mode, "fanout") && strcmp(opt.mode, "idle") && strcmp(opt.mode, "handshake") &&
+        strcmp(opt.mode, "sio-fanout")) {
         usage(stderr);
         exit(2);
     }
+    g_sio = strcmp(opt.mode, "sio-fanout") == 0;
     inet_aton("127.0.0.1", &opt.host);
     bool seconds_set = false;
 
@@ -1482,6 +1894,7 @@ static void parse_args(int argc, char **argv)
         {"src-addrs", required_argument, 0, 'a'}, {"timeout", required_argument, 0, 't'},
         {"sub-path", required_argument, 0, 1},    {"pub-path", required_argument, 0, 2},
         {"channel", required_argument, 0, 3},     {"app-time", no_argument, 0, 4},
+        {"project", required_argument, 0, 5},     {"pub-conns", required_argument, 0, 6},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -1515,6 +1928,13 @@ static void parse_args(int argc, char **argv)
         case 2: opt.pub_path = optarg; break;
         case 3: opt.channel = optarg; break;
         case 4: opt.app_time = true; break;
+        case 5:
+            if (!*optarg || strlen(optarg) > 48 ||
+                strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(optarg))
+                die("--project must be 1..48 of [A-Za-z0-9_-]");
+            opt.project = optarg;
+            break;
+        case 6: opt.pub_conns = (long)num_arg("pub-conns", optarg, 1, 64); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -1538,7 +1958,7 @@ static void parse_args(int argc, char **argv)
             opt.src_addrs = opt.subs / 20000 + 1;
     }
     if (opt.timeout == 0) {
-        if (strcmp(opt.mode, "fanout") == 0)
+        if (strcmp(opt.mode, "fanout") == 0 || g_sio)
             opt.timeout = opt.warmup + opt.seconds + 90;
         else if (handshake)
             opt.timeout = opt.seconds + 30;
@@ -1568,14 +1988,15 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     long need = strcmp(opt.mode, "idle") == 0 ? opt.conns
-                : strcmp(opt.mode, "fanout") == 0 ? opt.subs + 1 : opt.concurrency;
+                : strcmp(opt.mode, "fanout") == 0 ? opt.subs + 1
+                : g_sio ? opt.subs + opt.pub_conns : opt.concurrency;
     raise_nofile((rlim_t)need + 64);
 
     g_ep = epoll_create1(EPOLL_CLOEXEC);
     if (g_ep < 0)
         die("epoll_create1: %s", strerror(errno));
 
-    if (strcmp(opt.mode, "fanout") == 0)
+    if (strcmp(opt.mode, "fanout") == 0 || g_sio)
         return run_fanout();
     if (strcmp(opt.mode, "idle") == 0)
         return run_idle();

@@ -173,10 +173,22 @@ async def expect_unavailable(ctx, s, qs, rid, limit, at_least=0.0, question=None
 
 
 async def still_usable(ctx, s, qs):
-    """After an LLM failure: the /ws/query connection answers config and a
-    new query (again an LLM_UNAVAILABLE, promptly); /api/v1/ws reports the
-    failure as its own error and answers ping."""
+    """After an LLM failure: the /ws/query connection answers config; the
+    other endpoints report the failure in their own way and stay usable:
+    /api/v1/ws (error, then ping -> pong), /chat/ws (error for bot_1, then
+    bot_2 numbering goes on), POST /api/query (503)."""
     await qs.alive()
+    chat = await ctx.ws(s, "/chat/ws")
+    for n in (1, 2):
+        await chat.send(json.dumps({"message": unique(QUESTION)}))
+        m, _ = await recv_until(chat, lambda m: m["type"] in ("error", "complete"), 10,
+                                "chat error")
+        assert m["type"] == "error" and m.get("code") == "LLM_UNAVAILABLE", m
+        assert m.get("message_id") == f"bot_{n}" and m["message"], m
+    status, _, body = await s.http("POST", "/api/query", body={"query": unique(QUESTION)},
+                                   timeout=10)
+    assert status == 503 and json.loads(body)["error"]["code"] == "LLM_UNAVAILABLE", \
+        (status, body)
     api = await ctx.ws(s, "/api/v1/ws")
     await api.send(json.dumps({"type": "query", "content": {"question": QUESTION}}))
     m, _ = await recv_until(api, lambda m: m.get("type") in ("error", "response"), 10,
@@ -252,15 +264,28 @@ async def test_stalled_backend_hits_idle_timeout(ctx):
     await qs.alive()
     await expect_unavailable(ctx, s, qs, "s2", 1.5, at_least=0.45)
 
+    # with a retry: two silent attempts (retries apply before the first token)
+    await fake.reset()
+    s2 = await ctx.server(llm_overrides(fake, "stall", None, **{"llm.idle_timeout": "0.3s",
+                                                                "llm.retries": "1"}),
+                          name="retry")
+    qs2 = await QueryStream.open(ctx, s2)
+    await expect_unavailable(ctx, s2, qs2, "s3", 1.6, at_least=0.6)
+    log = await fake.log(wait=2)
+    assert len(log) == 2 and all(e["disconnected"] for e in log), log
+    await qs2.alive()
+
 
 @timeout(40)
 async def test_failure_after_tokens_keeps_partial_answer_as_error(ctx):
     await ensure_samples()
     fake = await FakeLLM.start(ctx)
     script = await fake.script()
-    for mode, n in (("inerror", 2), ("drop", 3)):
+    for backend, mode, n in (("openai", "inerror", 2), ("openai", "drop", 3),
+                             ("ollama", "inerror", 2), ("ollama", "drop", 3)):
         # retries apply before the first token only: one request each
-        s = await ctx.server(llm_overrides(fake, mode, 5, **{"llm.retries": "2"}), name=mode)
+        s = await ctx.server(llm_overrides(fake, mode, 5, backend=backend,
+                                           **{"llm.retries": "2"}), name=f"{backend}-{mode}")
         await fake.reset()
         qs = await QueryStream.open(ctx, s)
         q = unique(QUESTION)
@@ -412,3 +437,32 @@ async def test_cancel_one_of_two_concurrent_streams(ctx):
     gens = generation_requests(await fake.log(wait=2))
     assert sorted((e["completed"], e["disconnected"]) for e in gens) == [(False, True),
                                                                          (True, False)], gens
+
+
+@timeout(40)
+async def test_cancel_while_paused(ctx):
+    await ensure_samples()
+    fake = await FakeLLM.start(ctx)
+    script = await fake.script()
+    s = await ctx.server(llm_overrides(fake, "ok", 60))
+    qs = await QueryStream.open(ctx, s)
+    q = unique(QUESTION)
+    await qs.query("cp", q)
+    await qs.until(lambda m: m["type"] == "token" and m["data"]["position"] >= 1, 10, "tokens")
+    await qs.control("cp", "pause")
+    await qs.until(lambda m: m["type"] == "status" and m["data"]["stage"] == "paused", 5)
+    received = [t["content"] for t in qs.tokens("cp")]
+    await qs.control("cp", "cancel")
+    err = await qs.error("cp")
+    assert err["data"]["code"] == "CANCELLED", err
+    assert [t["content"] for t in qs.tokens("cp")] == received  # nothing between
+    log = await fake.log(wait=1)
+    assert log[0]["disconnected"] is True and log[0]["completed"] is False, log[0]
+    stored = await assistant_message(q, "cancelled")
+    # the partial answer is what the client was sent
+    assert stored["content"] == "".join(received), (stored["content"], received)
+    assert received == script[:len(received)]
+    # resume of a cancelled request: unknown
+    await qs.control("cp", "resume")
+    e2 = await qs.error("cp")
+    assert e2["data"]["code"] == "UNKNOWN_REQUEST_ID", e2

@@ -138,3 +138,25 @@ async def test_conversation_messages(ctx):
     for unknown in ("999999999999", "no-such-conversation", "0"):
         status, _, body = await s.http("GET", f"/api/conversations/{unknown}/messages")
         error_of(status, body, 404, "NOT_FOUND")
+
+
+@timeout(30)
+async def test_post_query_honours_include_sources(ctx):
+    """The body is the data object of a /ws/query query (SPEC S8), where
+    include_sources=false means no citations are sent."""
+    await ensure_samples()
+    s = await ctx.server()
+    status, _, body = await s.http("POST", "/api/query",
+                                   body={"query": QUESTION, "include_sources": True})
+    assert status == 200, (status, body)
+    assert json.loads(body)["citations"], body[:300]
+    qs = await QueryStream.open(ctx, s)
+    await qs.query("ws", QUESTION, include_sources=False, stream=False)
+    assert (await qs.final("ws"))["type"] == "complete"
+    assert qs.of("ws", "citation") == []  # /ws/query: no citations
+    status, _, body = await s.http("POST", "/api/query",
+                                   body={"query": QUESTION, "include_sources": False})
+    assert status == 200, (status, body)
+    r = json.loads(body)
+    assert r["citations"] == [], ("include_sources=false, yet POST /api/query returned "
+                                  f"{len(r['citations'])} citations")

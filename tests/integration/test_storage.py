@@ -146,3 +146,50 @@ async def test_postgres_outage_and_recovery(ctx):
         assert ("user", question) in pairs, (question, pairs)
         i = pairs.index(("user", question))
         assert pairs[i + 1] == ("assistant", answer), pairs[i:i + 2]
+
+
+@timeout(60)
+async def test_query_timeout_counts_as_storage_unavailable(ctx):
+    """A PostgreSQL that does not answer (a lock held elsewhere) is
+    unavailable after postgres.query_timeout; the server then reconnects."""
+    import subprocess
+    import time
+    pg = await own_cluster(ctx)
+    ci = pg.conninfo
+    s = await ctx.server({"postgres.conninfo": ci, "postgres.reconnect_max": "0.5s",
+                          "postgres.query_timeout": "1s"})
+    qs = await QueryStream.open(ctx, s)
+    holder = subprocess.Popen(["psql", "-X", "-q", "-d", ci], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    try:
+        holder.stdin.write("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE;\n")
+        holder.stdin.flush()
+        await eventually(lambda: psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON"
+                                      " c.oid = l.relation WHERE c.relname = 'messages' AND"
+                                      " l.mode = 'AccessExclusiveLock' AND l.granted", ci)
+                         == [("1",)], 10, 0.05, "the lock on messages")
+        t0 = time.monotonic()
+        await qs.query("l1", unique(QUESTION))
+        err = await qs.final("l1", 10)
+        elapsed = time.monotonic() - t0
+        assert err["type"] == "error" and err["data"]["code"] == "STORAGE_UNAVAILABLE", err
+        assert err["data"]["recoverable"] is True
+        assert 0.9 <= elapsed <= 2.5, f"STORAGE_UNAVAILABLE after {elapsed:.2f}s " \
+                                      f"(query_timeout 1s)"
+        await qs.alive()
+    finally:
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        await asyncio.to_thread(holder.wait, 10)
+
+    async def up():
+        st, info = await ready_state(s)
+        return st == 200 and info
+    await eventually(up, 10, 0.1, "/ready 200 after the lock was released")
+    q = unique(QUESTION)
+    await qs.query("l2", q, max_results=2)
+    fin = await qs.final("l2")
+    assert fin["type"] == "complete", fin
+    msgs = await conversation_messages(fin["data"]["conversation_id"], ci)
+    assert [(m["role"], m["content"]) for m in msgs[-2:]] == [("user", q),
+                                                              ("assistant", qs.text("l2"))]

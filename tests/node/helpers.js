@@ -573,6 +573,146 @@ function ack(socket, event, data, timeout = 10000) {
 }
 
 // ---------------------------------------------------------------------------
+// raw Engine.IO clients (WebSocket and long-polling)
+
+const WebSocket = require('ws');
+
+/** A raw Engine.IO-over-WebSocket client that records every text message. */
+class RawEio {
+  constructor(url, { autoPong = true } = {}) {
+    this.ws = new WebSocket(url);
+    this.autoPong = autoPong;
+    this.msgs = [];
+    this.waiters = [];
+    this.closed = null;
+    this.ws.on('message', (data, isBinary) => this.push(isBinary ? { binary: data } : String(data)));
+    this.closedP = new Promise((resolve) => this.ws.on('close', (code, reason) => {
+      this.closed = { code, reason: String(reason) };
+      resolve(this.closed);
+      for (const w of this.waiters.splice(0)) w.reject(new Error(`closed (${code} ${reason}) while waiting for ${w.what}; got ${JSON.stringify(this.msgs.slice(-5))}`));
+    }));
+    this.ws.on('error', () => {});
+  }
+
+  static async open(server, { query = '', autoPong = true } = {}) {
+    const c = new RawEio(server.wsUrl(`/socket.io/?EIO=4&transport=websocket${query}`), { autoPong });
+    await withTimeout(new Promise((resolve, reject) => {
+      c.ws.once('open', resolve);
+      c.ws.once('error', reject);
+    }), 10000, 'websocket open');
+    const open = await c.next((m) => m[0] === '0', 'open packet');
+    c.handshake = JSON.parse(open.slice(1));
+    return c;
+  }
+
+  push(m) {
+    // Engine.IO heartbeat: answer like a real client
+    if (m === '2' && this.autoPong) this.ws.send('3');
+    const i = this.msgs.length;
+    this.msgs.push(m);
+    for (const w of [...this.waiters]) {
+      if (w.from <= i && w.pred(m)) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  }
+
+  next(pred, what, { from = 0, timeout = 10000 } = {}) {
+    const found = this.msgs.slice(from).find((m) => typeof m === 'string' && pred(m));
+    if (found !== undefined) return Promise.resolve(found);
+    if (this.closed) return Promise.reject(new Error(`closed (${this.closed.code}) before ${what}; got ${JSON.stringify(this.msgs.slice(-5))}`));
+    let w;
+    const p = new Promise((resolve, reject) => {
+      w = { from, pred: (m) => typeof m === 'string' && pred(m), resolve, reject, what };
+      this.waiters.push(w);
+    });
+    return withTimeout(p, timeout, `${what}; got ${JSON.stringify(this.msgs.slice(-5))}`).finally(() => {
+      const k = this.waiters.indexOf(w);
+      if (k >= 0) this.waiters.splice(k, 1);
+    });
+  }
+
+  send(text) {
+    this.ws.send(text);
+  }
+
+  /** Sends text, returns the first reply matching pred after it. */
+  async exchange(text, pred, what) {
+    const from = this.msgs.length;
+    this.send(text);
+    return this.next(pred, what, { from });
+  }
+
+  async connectNsp(auth) {
+    const reply = await this.exchange(`40${auth ? JSON.stringify(auth) : ''}`, (m) => m.startsWith('40') || m.startsWith('44'), 'CONNECT reply');
+    return reply;
+  }
+
+  async ping() {
+    const pong = await this.exchange('42["ping",{}]', (m) => m.startsWith('42["pong"'), 'pong');
+    return JSON.parse(pong.slice(2))[1];
+  }
+
+  terminate() {
+    this.ws.terminate();
+  }
+}
+
+/** Raw Engine.IO long-polling over node's http (a new TCP connection per
+ * request, so consecutive requests land on either worker). */
+class RawPoll {
+  constructor(server) {
+    this.server = server;
+    this.sid = null;
+  }
+
+  static decode(body) {
+    return body === '' ? [] : body.split('\x1e');
+  }
+
+  async handshake(query = '') {
+    const r = await this.server.http('GET', `/socket.io/?EIO=4&transport=polling${query}`);
+    assert.equal(r.status, 200, `handshake: ${r.status} ${r.body}`);
+    assert.equal(r.body[0], '0', `open packet: ${r.body}`);
+    this.open = JSON.parse(r.body.slice(1));
+    this.sid = this.open.sid;
+    this.headers = r.headers;
+    return this.open;
+  }
+
+  path(sid = this.sid) {
+    return `/socket.io/?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}&t=${Date.now().toString(36)}`;
+  }
+
+  async get(opts = {}) {
+    const r = await this.server.http('GET', this.path(opts.sid), { timeout: opts.timeout || 30000 });
+    r.packets = r.status === 200 ? RawPoll.decode(r.body) : [];
+    return r;
+  }
+
+  async post(packets, opts = {}) {
+    const body = Array.isArray(packets) ? packets.join('\x1e') : packets;
+    return this.server.http('POST', this.path(opts.sid), { body, headers: { 'Content-Type': 'text/plain;charset=UTF-8' } });
+  }
+
+  /** GETs until a packet matching pred arrived; returns all packets seen. */
+  async collect(pred, { max = 20 } = {}) {
+    const seen = [];
+    for (let i = 0; i < max; i++) {
+      const r = await this.get();
+      assert.equal(r.status, 200, `GET: ${r.status} ${r.body}`);
+      for (const p of r.packets) {
+        if (p === '2') await this.post(['3']);
+        seen.push(p);
+      }
+      if (seen.some(pred)) return seen;
+    }
+    throw new Error(`no matching packet in ${max} GETs: ${JSON.stringify(seen)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
 // JWT (HS256) with node's crypto
 
 function b64url(buf) {
@@ -670,6 +810,8 @@ function setup({ overrides = {}, workers = 2, env, name = 'server', database = t
 
 module.exports = {
   REPO,
+  RawEio,
+  RawPoll,
   BIN,
   Recorder,
   Server,
