@@ -123,10 +123,12 @@ char *sio_connect_ok(const char *sid)
     return s;
 }
 
-char *sio_connect_error(const char *message)
+char *sio_connect_error(const char *nsp, const char *message)
 {
     json_t *o = json_pack("{s:s}", "message", message);
-    char *s = prefixed("44", o);
+    char prefix[160] = "44";
+    if (nsp && strcmp(nsp, "/") != 0) snprintf(prefix, sizeof prefix, "44%.120s,", nsp);
+    char *s = prefixed(prefix, o);
     json_decref(o);
     return s;
 }

@@ -45,7 +45,8 @@ void sio_packet_free(sio_packet_t *p);
 char *sio_event(const char *event, json_t *data);     /* 42["event",data] (data borrowed) */
 char *sio_ack(int64_t id, json_t *data);              /* 43<id>[data] */
 char *sio_connect_ok(const char *sid);                /* 40{"sid":..} */
-char *sio_connect_error(const char *message);         /* 44{"message":..} */
+/* 44{"message":..}, or 44/nsp,{"message":..} for another namespace */
+char *sio_connect_error(const char *nsp, const char *message);
 char *eio_open(const char *sid, int allow_upgrade, uint32_t ping_interval_ms,
                uint32_t ping_timeout_ms, uint32_t max_payload);
 

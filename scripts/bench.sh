@@ -6,11 +6,18 @@
 #   - fan-out latency at half of each server's own saturation rate
 #   - resident memory per idle connection at BENCH_IDLE_CONNS connections
 #   - WebSocket handshakes per second
+#   - Socket.IO room fan-out: BENCH_SIO_SUBS Socket.IO clients (websocket) in
+#     project_1, events from POST /api/projects/1/broadcast; the reference
+#     for these rows is bench/reference/sio_server.js (npm socket.io)
 # Ends with a table (also written to build/bench/last.txt).
 #
 # Knobs: BENCH_SECONDS (10), BENCH_SUBS (1000), BENCH_IDLE_CONNS (10000),
 #        BENCH_ONLY (all | ragws | reference), BENCH_WARMUP (2),
-#        BENCH_HANDSHAKE_SECONDS (5).
+#        BENCH_HANDSHAKE_SECONDS (5),
+#        BENCH_SIO (1; 0 skips the Socket.IO case), BENCH_SIO_SUBS (1000),
+#        BENCH_SIO_SECONDS (5), BENCH_SIO_WARMUP (1),
+#        BENCH_SIO_RATE (msg/s of the latency run; default half of the lower
+#        of the two saturation rates).
 # Every server this script starts is stopped by PID, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +28,12 @@ BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 BENCH_ONLY=${BENCH_ONLY:-all}
 BENCH_WARMUP=${BENCH_WARMUP:-2}
 BENCH_HANDSHAKE_SECONDS=${BENCH_HANDSHAKE_SECONDS:-5}
+BENCH_SIO=${BENCH_SIO:-1}
+BENCH_SIO_SUBS=${BENCH_SIO_SUBS:-1000}
+BENCH_SIO_SECONDS=${BENCH_SIO_SECONDS:-5}
+BENCH_SIO_WARMUP=${BENCH_SIO_WARMUP:-1}
+BENCH_SIO_RATE=${BENCH_SIO_RATE:-}
+SIO_PUB_CONNS=4
 MSG_SIZE=64
 
 OUT=build/bench
@@ -124,7 +137,7 @@ cc -std=c11 -O2 -Wall -Wextra -Werror -o "$LOADGEN" bench/loadgen.c -lm
 
 if [[ " $SERVERS " == *" reference "* ]]; then
     command -v node >/dev/null || { log "missing node"; exit 1; }
-    if [ ! -d node_modules/ws ]; then
+    if [ ! -d node_modules/ws ] || [ ! -d node_modules/socket.io ]; then
         log "npm ci"
         npm ci --no-audit --no-fund --loglevel=error >&2
     fi
@@ -172,6 +185,8 @@ start_server() {
             -o limits.max_connections=100000 -o limits.max_connections_per_ip=0 \
             -o limits.rate_limit=1000000 -o limits.rate_burst=1000000 \
             -o log.level=warn >>"$logf" 2>&1 &
+    elif [ "$1" = sio-reference ]; then
+        node bench/reference/sio_server.js "$PORT" >>"$logf" 2>&1 &
     else
         node bench/reference/ws_server.js "$PORT" >>"$logf" 2>&1 &
     fi
@@ -182,7 +197,7 @@ start_server() {
         stop_server
         return 1
     fi
-    if [ "$1" = reference ] && ! grep -q '^ready$' "$logf"; then
+    if [[ $1 == *reference ]] && ! grep -q '^ready$' "$logf"; then
         log "reference answered /health before printing ready"
     fi
     sleep 0.2   # let the workers all start before noting who they are
@@ -299,12 +314,76 @@ same_rate() {
     fi
 }
 
+# Socket.IO room fan-out (seed 002 rooms): the same load generator speaks
+# Engine.IO/Socket.IO to both servers (mode sio-fanout); the reference is
+# the npm socket.io server. Saturation first, for both; then latency at one
+# moderate rate for both (BENCH_SIO_RATE, or half of the lower saturation).
+sio_server_name() {   # ragws -> ragws, reference -> sio-reference
+    if [ "$1" = ragws ]; then echo ragws; else echo sio-reference; fi
+}
+
+sio_run() {   # sio_run SERVER LABEL [--rate R]: loadgen sio-fanout on a fresh server
+    local s=$1 label=$2
+    shift 2
+    local name
+    name=$(sio_server_name "$s")
+    if ! start_server "$name" "Socket.IO $label"; then
+        FAILED=1
+        return 1
+    fi
+    local rc=0
+    run_loadgen "$s" "Socket.IO room fan-out $label" sio-fanout --subs "$BENCH_SIO_SUBS" \
+        --size $MSG_SIZE --seconds "$BENCH_SIO_SECONDS" --warmup "$BENCH_SIO_WARMUP" \
+        --project 1 --pub-conns $SIO_PUB_CONNS "$@" || rc=1
+    stop_server
+    return $rc
+}
+
+sio_bench() {
+    local s rate
+    for s in $SERVERS; do
+        if sio_run "$s" saturation; then
+            R[$s.sio_sat_dps]=$(kv deliveries_per_s)
+            R[$s.sio_sat_mps]=$(kv msgs_per_s)
+            R[$s.sio_sat_pct]=$(kv delivered_pct)
+            R[$s.sio_sat_p99]=$(kv p99_us)
+            R[$s.sio_sat_loss]=$(($(kv gaps) + $(kv other) + $(kv reorder) + $(kv closed)))
+        fi
+    done
+    rate=$BENCH_SIO_RATE
+    if [ -z "$rate" ]; then
+        rate=$(for s in $SERVERS; do echo "${R[$s.sio_sat_mps]:-}"; done |
+            awk 'NF { if (min == "" || $1 < min) min = $1 } END {
+                 if (min == "") exit; r = min / 2; printf "%.1f", (r < 1 ? 1 : r) }')
+    fi
+    if [ -z "$rate" ]; then
+        log "Socket.IO: no saturation figure, so no rate for the latency run"
+        FAILED=1
+        return
+    fi
+    for s in $SERVERS; do
+        R[$s.sio_rate]=$rate
+        if sio_run "$s" "at $rate msg/s" --rate "$rate"; then
+            R[$s.sio_p50]=$(kv p50_us)
+            R[$s.sio_p99]=$(kv p99_us)
+            R[$s.sio_p999]=$(kv p999_us)
+            R[$s.sio_rate_pct]=$(kv delivered_pct)
+            R[$s.sio_rate_loss]=$(($(kv gaps) + $(kv other) + $(kv reorder) + $(kv closed)))
+        fi
+    done
+}
+
 T_START=$SECONDS
 for s in $SERVERS; do
     bench_server "$s"
 done
 if [ "$BENCH_ONLY" = all ] && [ -n "${R[reference.half_rate]:-}" ]; then
     same_rate
+fi
+if [ "$BENCH_SIO" != 0 ]; then
+    T_SIO=$SECONDS
+    sio_bench
+    log "Socket.IO case took $((SECONDS - T_SIO)) s"
 fi
 
 # ---------------------------------------------------------------- table
@@ -331,6 +410,12 @@ row() {   # row LABEL KEY [int]: ratio is ragws / reference
          "reference: node $(node --version 2>/dev/null || echo '?') + ws $(node -p 'require("ws/package.json").version' 2>/dev/null || echo '?')"
     echo "ratio = ragws / reference; saturation = closed loop, at most 256 messages not yet delivered to every subscriber;"
     echo "latency = publisher's send to the frame's arrival in the subscriber's socket (kernel timestamp)"
+    if [ "$BENCH_SIO" != 0 ]; then
+        echo "Socket.IO rows: reference = node + socket.io $(node -p 'require("socket.io/package.json").version' 2>/dev/null || echo '?')" \
+             "(bench/reference/sio_server.js); ${BENCH_SIO_SUBS} Socket.IO websocket clients in room project_1," \
+             "${MSG_SIZE} B event data, events from POST /api/projects/1/broadcast pipelined on ${SIO_PUB_CONNS} keep-alive" \
+             "connections, ${BENCH_SIO_SECONDS} s per run (+${BENCH_SIO_WARMUP} s warm-up)"
+    fi
     echo
     printf '%-52s | %14s | %14s | %8s\n' "figure" "ragws" "ws reference" "ratio"
     printf '%s\n' "-----------------------------------------------------+----------------+----------------+---------"
@@ -351,6 +436,15 @@ row() {   # row LABEL KEY [int]: ratio is ragws / reference
     row "  resident MiB with ${BENCH_IDLE_CONNS} connections" idle_mib
     row "handshakes/s (higher is better)" hs int
     row "  handshake failures" hs_fail
+    if [ "$BENCH_SIO" != 0 ]; then
+        row "Socket.IO room fan-out saturation, deliveries/s" sio_sat_dps int
+        row "  delivered % at saturation" sio_sat_pct
+        row "  gaps+other+dup+closed at saturation" sio_sat_loss
+        row "Socket.IO room fan-out at one rate for both, msg/s" sio_rate
+        row "  p50 latency at that rate, us (lower is better)" sio_p50
+        row "  p99 latency at that rate, us (lower is better)" sio_p99
+        row "  delivered % at that rate" sio_rate_pct
+    fi
     [ $FAILED -eq 0 ] || NOTES+=("some runs failed: '-' marks the figures they did not produce (details above and in $OUT/)")
     for n in "${NOTES[@]}"; do
         echo "NOTE: $n"

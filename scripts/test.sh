@@ -68,6 +68,10 @@ node_suite() {
     local p f
     p=$(grep -E '^# pass [0-9]+' "$log" | tail -1 | awk '{print $3}')
     f=$(grep -E '^# fail [0-9]+' "$log" | tail -1 | awk '{print $3}')
+    # a timed-out test is reported as cancelled, not failed
+    local cancelled
+    cancelled=$(grep -E '^# cancelled [0-9]+' "$log" | tail -1 | awk '{print $3}')
+    [[ -n $f && -n $cancelled ]] && f=$((f + cancelled))
     rm -f "$log"
     if [[ -z $p || -z $f ]]; then
         echo "0 passed, 1 failed"

@@ -11,6 +11,7 @@ typedef struct endpoint {
     const char *path;    /* exact path */
     int admin;           /* needs the admin token (or loopback without one) */
     int own_auth;        /* authenticates inside its protocol (Socket.IO CONNECT) */
+    int binary_refused_in_protocol; /* answers binary in its own protocol, no 1003 */
     const char *channel; /* subscribed on open, NULL for none */
     void (*on_open)(conn_t *c);
     /* A complete, UTF-8 valid, rate-limited text message. */

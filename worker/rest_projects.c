@@ -104,7 +104,8 @@ int rest_projects_dispatch(conn_t *c, const http_request_t *req, const char *bod
             http_respond_error(c, 400, "VALIDATION_ERROR", "\"type\" (a short string) is required");
             break;
         }
-        json_t *d = json_pack("{s:s, s:O}", "type", type, "data", data ? data : json_object());
+        json_t *d = json_pack("{s:s, s:o}", "type", type, "data",
+                              data ? json_incref(data) : json_object());
         publish(c, project, "project_update", d);
         json_decref(d);
         break;

@@ -44,11 +44,12 @@ struct sio_session {
     uint32_t qn, qcap;
     int connected;    /* Socket.IO namespace "/" connected */
     int awaiting_pong;
+    int closing; /* queue overflowed: closed on the next loop turn */
     loop_timer_t ping_timer;
     pubsub_hook_t room;
     char project_id[49]; /* current room, "" for none */
     json_t *project_json; /* the project_id as the client sent it */
-    char chat_id[65];
+    json_t *chat_json; /* the last chat_id as the client sent it */
     uint64_t connected_at_ms; /* wall clock, for the metadata */
     sio_job_t *jobs;
     uint32_t n_jobs;
@@ -111,6 +112,7 @@ int sio_project_id_valid(const char *s, size_t len)
 /* ---- sending: WebSocket frame, or queued for the next long-poll ---- */
 
 static void flush_poll(sio_session_t *s);
+static void close_slow(loop_t *loop, loop_timer_t *t);
 
 static void send_packet(sio_session_t *s, const char *pkt, size_t len)
 {
@@ -118,7 +120,17 @@ static void send_packet(sio_session_t *s, const char *pkt, size_t len)
         ws_send_text(s->ws, pkt, len);
         return;
     }
-    if (s->qn >= SIO_QUEUE_MAX) return; /* the client stopped polling: heartbeat ends it */
+    if (s->qn >= SIO_QUEUE_MAX) {
+        /* The client stopped polling while events kept coming: like a
+         * slow WebSocket consumer, end it rather than grow or drop silently. */
+        if (!s->closing) {
+            s->closing = 1;
+            stats_add(&wk->stats->slow_consumers, 1);
+            log_warn("socket.io session %s: %u packets waiting for a poll; closing", s->sid, s->qn);
+            loop_timer_start(wk->loop, &s->ping_timer, 0, close_slow, s);
+        }
+        return;
+    }
     if (s->qn == s->qcap) {
         uint32_t cap = s->qcap ? s->qcap * 2 : 8;
         char **q = realloc(s->q, cap * sizeof *q);
@@ -247,7 +259,14 @@ static void session_close(sio_session_t *s, const char *why)
     }
     for (uint32_t i = 0; i < s->qn; i++) free(s->q[i]);
     free(s->q);
+    json_decref(s->chat_json);
     free(s);
+}
+
+static void close_slow(loop_t *loop, loop_timer_t *t)
+{
+    (void)loop;
+    session_close(t->data, "slow consumer: too many packets waiting for a poll");
 }
 
 static void ping_due(loop_t *loop, loop_timer_t *t)
@@ -465,7 +484,8 @@ static void send_message(sio_session_t *s, json_t *data, int64_t ack)
     }
     char ext[65];
     id_text(chat, ext, sizeof ext);
-    snprintf(s->chat_id, sizeof s->chat_id, "%s", ext);
+    json_decref(s->chat_json);
+    s->chat_json = json_incref(chat);
     sio_job_t *j = calloc(1, sizeof *j);
     if (!j) return;
     j->s = s;
@@ -512,8 +532,7 @@ static void on_event(sio_session_t *s, sio_packet_t *p)
     } else if (strcmp(ev, "get_metadata") == 0) {
         json_t *d = json_pack("{s:I, s:O, s:O}", "connected_at", (json_int_t)s->connected_at_ms,
                               "project_id", s->project_json ? s->project_json : json_null(),
-                              "chat_id", json_null());
-        if (s->chat_id[0]) json_object_set_new(d, "chat_id", json_string(s->chat_id));
+                              "chat_id", s->chat_json ? s->chat_json : json_null());
         ack_or_nothing(s, p->ack_id, json_incref(d));
         emit(s, "metadata", d);
     } else {
@@ -526,7 +545,7 @@ static void on_event(sio_session_t *s, sio_packet_t *p)
 static void namespace_connect(sio_session_t *s, sio_packet_t *p)
 {
     if (strcmp(p->nsp, "/") != 0) {
-        send_owned(s, sio_connect_error("Invalid namespace"));
+        send_owned(s, sio_connect_error(p->nsp, "Invalid namespace"));
         return;
     }
     if (wk->cfg->auth_mode == AUTH_JWT && auth_path_protected("/socket.io/", 11)) {
@@ -539,7 +558,7 @@ static void namespace_connect(sio_session_t *s, sio_packet_t *p)
             char msg[160];
             snprintf(msg, sizeof msg, "Authentication failed: %s", why);
             stats_add(&wk->stats->errors, 1);
-            send_owned(s, sio_connect_error(msg));
+            send_owned(s, sio_connect_error("/", msg));
             return;
         }
     }
@@ -595,7 +614,7 @@ static void on_eio(sio_session_t *s, conn_t *from, const char *pkt, size_t len)
         }
         return;
     case '3':
-        if (s->awaiting_pong) {
+        if (s->awaiting_pong && !s->closing) {
             s->awaiting_pong = 0;
             loop_timer_start(wk->loop, &s->ping_timer, wk->cfg->sio_ping_interval_ms, ping_due, s);
         }
@@ -676,6 +695,7 @@ static void sio_ws_error(conn_t *c, const char *code, const char *message)
 const endpoint_t ep_socketio = {
     .path = "/socket.io/",
     .own_auth = 1,
+    .binary_refused_in_protocol = 1,
     .on_open = sio_ws_open,
     .on_text = sio_ws_text,
     .on_close = sio_ws_close,

@@ -88,6 +88,11 @@ static void cb_msg(wslay_event_context_ptr ctx,
     }
     if (c->flags & CF_CLOSING) return;
     stats_add(&wk->stats->messages_in, 1);
+    if (arg->opcode == WSLAY_BINARY_FRAME && c->ep->binary_refused_in_protocol) {
+        /* Socket.IO attachments: the text packet announcing them already
+         * got its error event; the connection goes on. */
+        return;
+    }
     if (arg->opcode == WSLAY_BINARY_FRAME) {
         stats_add(&wk->stats->errors, 1);
         ws_close(c, 1003, "binary frames are not accepted; send JSON text");

@@ -7,8 +7,8 @@ import json
 import signal
 
 from harness import eventually, expect_closed, timeout
-from ragkit import (QueryStream, check_answer, conversation_messages,
-                    conversation_of_user_message, ensure_samples, unique)
+from ragkit import (QueryStream, apsql, check_answer, conversation_messages,
+                    conversation_of_user_message, ensure_samples, sql_literal, unique)
 
 QUESTION = "How do workers share broadcasts?"
 
@@ -73,6 +73,26 @@ async def test_stream_false_and_without_sources(ctx):
     assert [t["position"] for t in toks] == list(range(len(toks)))
 
 
+@timeout(30)
+async def test_question_matching_nothing(ctx):
+    await ensure_samples()
+    s = await ctx.server()
+    qs = await QueryStream.open(ctx, s)
+    for rid, q in (("n1", "???"), ("n2", "the of and"), ("n3", "zyxxyqqq plorbnak")):
+        await qs.query(rid, q)
+        assert (await qs.final(rid))["type"] == "complete", qs.of(rid)[-1]
+        done = check_answer(qs, rid)
+        assert done["sources_used"] == 0 and qs.of(rid, "citation") == [], done
+        assert "nothing" in qs.text(rid), qs.text(rid)
+    # SQL and tsquery syntax in a question are just words
+    await qs.query("n4", "'; DROP TABLE messages; -- workers & | ! ( ) :* <->")
+    assert (await qs.final("n4"))["type"] == "complete", qs.of("n4")[-1]
+    check_answer(qs, "n4")
+    await qs.query("n5", "x" * 8193)
+    err = await qs.error("n5")
+    assert err["data"]["code"] == "VALIDATION_ERROR", err
+
+
 @timeout(40)
 async def test_four_queries_multiplexed_on_one_connection(ctx):
     await ensure_samples()
@@ -122,12 +142,15 @@ async def test_four_queries_multiplexed_on_one_connection(ctx):
 @timeout(40)
 async def test_pause_resume_builtin(ctx):
     await ensure_samples()
-    s = await ctx.server({"llm.builtin_token_delay": "20ms"})
+    # Reference: the same question without a pause, from a server with fast
+    # tokens (the builtin is deterministic).
+    fast = await ctx.server(name="fast")
+    ref = await QueryStream.open(ctx, fast)
+    await ref.query("ref", QUESTION, max_results=2)
+    assert (await ref.final("ref"))["type"] == "complete"
+    reference = ref.text("ref")
+    s = await ctx.server({"llm.builtin_token_delay": "10ms"})
     qs = await QueryStream.open(ctx, s)
-    # Reference: the same question without a pause (the builtin is deterministic).
-    await qs.query("ref", QUESTION, max_results=2)
-    assert (await qs.final("ref"))["type"] == "complete"
-    reference = qs.text("ref")
 
     await qs.query("p1", QUESTION, max_results=2)
     await qs.until(lambda m: m["type"] == "token" and m["data"]["position"] >= 2, 10, "3 tokens")
@@ -322,3 +345,44 @@ async def test_shutdown_with_a_paused_answer_stores_it_as_cancelled(ctx):
                              f"{partial[:60]!r}... with status 'cancelled'")
     assert msgs[1]["role"] == "assistant" and msgs[1]["status"] == "cancelled", msgs
     assert msgs[1]["content"] == partial, (msgs[1]["content"], partial)
+
+
+@timeout(40)
+async def test_closing_the_connection_cancels_every_answer_in_flight(ctx):
+    await ensure_samples()
+    s = await ctx.server({"llm.builtin_token_delay": "20ms"})
+    qs = await QueryStream.open(ctx, s)
+    questions = {f"k{i}": unique(QUESTION) for i in range(8)}  # the default limit: 8
+    for rid, q in questions.items():
+        await qs.query(rid, q, max_results=2)
+    await qs.query("k8", unique(QUESTION))
+    err = await qs.error("k8")
+    assert err["data"]["code"] == "TOO_MANY_REQUESTS", err
+    await qs.until(lambda m: m["type"] == "token" and m["data"]["position"] >= 3, 10, "tokens")
+    await qs.ws.close()
+
+    conv = await eventually(lambda: conversation_of_user_message(questions["k0"]), 5, 0.05,
+                            "the conversation")
+
+    async def all_cancelled():
+        msgs = await conversation_messages(conv[0])
+        answers = [m for m in msgs if m["role"] == "assistant"]
+        return len(answers) == 8 and (msgs, answers)
+    msgs, answers = await eventually(all_cancelled, 5, 0.1, "8 cancelled answers stored")
+    assert sorted(m["content"] for m in msgs if m["role"] == "user") == \
+        sorted(questions.values()), msgs
+    assert {m["status"] for m in answers} == {"cancelled"}, answers
+    sent = sorted(qs.text(rid) for rid in questions)
+    # each stored partial answer starts with what its request was sent
+    for a in answers:
+        assert any(a["content"].startswith(t) for t in sent), a["content"][:80]
+    # the server is fine afterwards
+    qs2 = await QueryStream.open(ctx, s)
+    # (a question that matches nothing: a short answer)
+    await qs2.query("k1", "???")  # request ids are per connection
+    assert (await qs2.final("k1"))["type"] == "complete"
+    await qs2.query("k1", "???")  # and reusable once finished
+    assert [m["type"] for m in qs2.of("k1") if m["type"] in ("complete", "error")] \
+        == ["complete"]
+    second = await qs2.until(lambda m: m["type"] in ("complete", "error"), 10)
+    assert second["type"] == "complete" and second["request_id"] == "k1", second

@@ -4,9 +4,9 @@ pipeline without streaming), GET /api/collections[/{name}] and GET
 
 import json
 
-from harness import timeout
+from harness import eventually, timeout
 from ragkit import (QueryStream, SAMPLE_NAMES, apsql, check_answer, conversation_messages,
-                    ensure_samples, unique)
+                    ensure_samples, sql_literal, unique)
 
 QUESTION = "How do workers share broadcasts?"
 
@@ -160,3 +160,30 @@ async def test_post_query_honours_include_sources(ctx):
     r = json.loads(body)
     assert r["citations"] == [], ("include_sources=false, yet POST /api/query returned "
                                   f"{len(r['citations'])} citations")
+
+
+@timeout(30)
+async def test_post_query_client_leaving_cancels_the_answer(ctx):
+    import asyncio
+    await ensure_samples()
+    s = await ctx.server({"llm.builtin_token_delay": "20ms"})
+    q = unique(QUESTION)
+    reader, writer = await asyncio.open_connection(s.host, s.port)
+    from harness import build_request
+    writer.write(build_request("POST", "/api/query", f"{s.host}:{s.port}", {"query": q}))
+    await writer.drain()
+
+    async def user_stored():
+        return await apsql("SELECT 1 FROM messages WHERE role = 'user' AND content = "
+                           f"{sql_literal(q)}")
+    await eventually(user_stored, 5, 0.02, "the user message")
+    writer.close()
+
+    async def answer_stored():
+        return await apsql("SELECT a.status, length(a.content) FROM messages u JOIN messages a"
+                           " ON a.conversation_id = u.conversation_id AND a.role = 'assistant'"
+                           f" WHERE u.role = 'user' AND u.content = {sql_literal(q)}")
+    rows = await eventually(answer_stored, 5, 0.05, "the cancelled answer")
+    assert rows[0][0] == "cancelled", rows
+    status, _, _ = await s.http("GET", "/health")
+    assert status == 200

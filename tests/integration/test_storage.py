@@ -8,8 +8,8 @@ import asyncio
 import json
 
 from harness import eventually, recv_json, timeout
-from ragkit import (QueryStream, check_answer, conversation_messages, own_cluster, psql,
-                    sql_literal, unique)
+from ragkit import (QueryStream, check_answer, conversation_messages,
+                    conversation_of_user_message, own_cluster, psql, sql_literal, unique)
 
 QUESTION = "How do workers share broadcasts?"
 
@@ -193,3 +193,57 @@ async def test_query_timeout_counts_as_storage_unavailable(ctx):
     msgs = await conversation_messages(fin["data"]["conversation_id"], ci)
     assert [(m["role"], m["content"]) for m in msgs[-2:]] == [("user", q),
                                                               ("assistant", qs.text("l2"))]
+
+
+@timeout(60)
+async def test_cancel_while_the_answer_is_being_stored(ctx):
+    """The answer is generated and its INSERT waits (a lock held elsewhere);
+    the client cancels meanwhile. Afterwards the conversation must hold one
+    assistant message for that answer, not a 'complete' and a 'cancelled'
+    one."""
+    import subprocess
+    pg = await own_cluster(ctx)
+    ci = pg.conninfo
+    s = await ctx.server({"postgres.conninfo": ci, "postgres.query_timeout": "20s",
+                          "llm.builtin_token_delay": "5ms"})
+    qs = await QueryStream.open(ctx, s)
+    q = unique(QUESTION)
+    await qs.query("w1", q, max_results=2)
+    await qs.until(lambda m: m.get("request_id") == "w1" and m["type"] == "token", 10, "token")
+    await qs.control("w1", "pause")
+    await qs.until(lambda m: m["type"] == "status" and m["data"]["stage"] == "paused", 5)
+    holder = subprocess.Popen(["psql", "-X", "-q", "-d", ci], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    try:
+        holder.stdin.write("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE;\n")
+        holder.stdin.flush()
+        await eventually(lambda: psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON"
+                                      " c.oid = l.relation WHERE c.relname = 'messages' AND"
+                                      " l.mode = 'AccessExclusiveLock' AND l.granted", ci)
+                         == [("1",)], 10, 0.05, "the lock on messages")
+        await qs.control("w1", "resume")
+        # every token arrives; the complete waits for the INSERT of the answer
+        await eventually(lambda: psql("SELECT count(*) FROM pg_locks WHERE NOT granted", ci)
+                         != [("0",)], 10, 0.05, "the answer's INSERT waiting for the lock")
+        assert qs.of("w1", "complete") == []
+        await qs.control("w1", "cancel")
+        fin = await qs.final("w1")
+    finally:
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        await asyncio.to_thread(holder.wait, 10)
+    conv = await conversation_of_user_message(q, ci)
+    assert conv, "user message not stored"
+
+    # A barrier: this worker runs its statements in order on one connection,
+    # so once this query's retrieval has answered, whatever the cancel queued
+    # before it has run too.
+    await qs.query("barrier", "???", collection_name="no_such_collection")
+    err = await qs.final("barrier")
+    assert err["data"]["code"] == "COLLECTION_NOT_FOUND", err
+    msgs = await conversation_messages(conv[0], ci)
+    answers = [(m["status"], len(m["content"])) for m in msgs if m["role"] == "assistant"]
+    want = "cancelled" if fin["type"] == "error" else "complete"
+    assert len(answers) == 1 and answers[0][0] == want, (
+        f"client got {fin['type']} {fin['data'].get('code', '')}; stored assistant "
+        f"messages (status, length): {answers}")

@@ -784,7 +784,7 @@ function setup({ overrides = {}, workers = 2, env, name = 'server', database = t
         throw new Error(`${ctx.server.name} is no longer running (${JSON.stringify(ctx.server.exitInfo)})\n${ctx.server.logTail()}`);
       }
     }
-  });
+  }, { timeout: 30000 });
 
   after(async () => {
     // Normally stopTest() did this; after a failure it may not have.

@@ -103,6 +103,7 @@ describe('Socket.IO malformed packets (raw WebSocket)', () => {
     assert.match(await c.connectNsp(), /^40/);
     const malformed = [
       '4garbage',
+      '4/unknownns,',
       '42[1,2]',
       '42{"a":1}',
       '42',

@@ -185,9 +185,11 @@ describe('Engine.IO over raw HTTP', () => {
     }));
     agent.destroy();
     // Drain: a ping is queued after everything that was kept.
-    assert.equal((await p.post(['42["ping",{}]'])).status, 200);
+    // A session closed for overflowing (slow consumer) answers 400 here:
+    // that is a visible end too.
+    const pinged = await p.post(['42["ping",{}]']);
     const seqs = [];
-    let ended = null;
+    let ended = pinged.status === 200 ? null : `POST ${pinged.status} ${pinged.body}`;
     for (let polls = 0; polls < 200 && !ended; polls++) {
       let r;
       try {
@@ -218,6 +220,8 @@ describe('Engine.IO over raw HTTP', () => {
       assert.equal(missing, 0, `the session is still open but ${missing} of ${N} room events were silently dropped`);
     } else {
       assert.ok(ended, 'the drain ended');
+      // ended on purpose, and counted like a slow WebSocket consumer
+      assert.ok((await srv.metrics()).ragws_slow_consumers_total >= 1, `ended: ${ended}`);
     }
   });
 
@@ -251,7 +255,7 @@ describe('Engine.IO heartbeat (socketio.ping_interval = ping_timeout = 0.5 s)', 
     await h.eventually(async () => (await sessions()) === 0, { timeout: 5000, interval: 20, what: 'the session to be closed' });
     const elapsed = Date.now() - t0;
     assert.ok(elapsed >= 900, `closed after ${elapsed} ms, before pingInterval + pingTimeout`);
-    assert.ok(elapsed < 3000, `closed only after ${elapsed} ms`);
+    assert.ok(elapsed < 5000, `closed only after ${elapsed} ms`);
     assert.deepEqual(json400(await p.get({ timeout: 5000 })), SESSION_UNKNOWN);
   });
 
@@ -296,7 +300,7 @@ describe('Engine.IO heartbeat (socketio.ping_interval = ping_timeout = 0.5 s)', 
     const closed = await h.withTimeout(c.closedP, 5000, 'the server to close the WebSocket');
     const elapsed = Date.now() - t0;
     assert.ok(c.msgs.includes('2'), 'it was pinged');
-    assert.ok(elapsed >= 900 && elapsed < 3000, `closed after ${elapsed} ms (code ${closed.code})`);
+    assert.ok(elapsed >= 900 && elapsed < 5000, `closed after ${elapsed} ms (code ${closed.code})`);
   });
 
   for (const transports of [['websocket'], ['polling']]) {
