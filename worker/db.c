@@ -1,5 +1,6 @@
 #include "worker/db.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,7 +126,7 @@ static void send_next(void)
         return;
     }
     db.sent = 1;
-    loop_timer_start(db.loop, &db.query_timer, db.cfg->pg_query_timeout_ms, query_timeout, NULL);
+    loop_timer_start(db.loop, &db.query_timer, db.cfg->pg_query_timeout_ms + 2000, query_timeout, NULL);
     int f = PQflush(db.pg);
     if (f < 0) connection_lost(PQerrorMessage(db.pg));
     else watch_fd(PQsocket(db.pg), EPOLLIN | (f == 1 ? EPOLLOUT : 0));
@@ -243,8 +244,17 @@ int db_start(loop_t *loop, const ragws_config_t *cfg, const char *conninfo)
     db.loop = loop;
     db.cfg = cfg;
     db.watched_fd = -1;
-    db.conninfo = strdup(conninfo);
+    /* PostgreSQL itself cancels a statement at postgres.query_timeout, so a
+     * statement we gave up on cannot commit later behind our back; our own
+     * timer (a little longer) only catches a server that stopped answering. */
+    size_t len = strlen(conninfo) + 64;
+    db.conninfo = malloc(len);
     if (!db.conninfo) return -1;
+    if (strstr(conninfo, "options") || strstr(conninfo, "://"))
+        snprintf(db.conninfo, len, "%s", conninfo);
+    else
+        snprintf(db.conninfo, len, "%s options='-c statement_timeout=%u'", conninfo,
+                 cfg->pg_query_timeout_ms);
     set_available(0);
     connect_start(loop, NULL);
     return 0;

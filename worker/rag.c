@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "protocol/json_msg.h"
 #include "util/log.h"
@@ -27,6 +28,13 @@ static const char SQL_STORE_USER[] =
 static const char SQL_STORE_ASSISTANT[] =
     "INSERT INTO messages (conversation_id, role, content, status, metadata)"
     " VALUES ($1, 'assistant', $2, $3, $4::jsonb) RETURNING id";
+
+/* Queued right behind the answer's INSERT (one connection runs statements
+ * in order), so it finds the row that INSERT commits. */
+static const char SQL_MARK_CANCELLED[] =
+    "UPDATE messages SET status = 'cancelled',"
+    " metadata = metadata || '{\"reason\":\"cancelled\"}'::jsonb"
+    " WHERE conversation_id = $1 AND role = 'assistant' AND metadata->>'job' = $2";
 
 static const char SQL_HISTORY[] =
     "SELECT role, content FROM ("
@@ -78,6 +86,8 @@ struct rag_job {
     char entities[RAG_MAX_ENTITIES][128];
     size_t n_entities;
     int paused;
+    int storing_answer; /* the complete answer's INSERT is queued */
+    char key[40];       /* names this job's assistant row (metadata.job) */
     int depth; /* inside one of our callbacks */
     int dead;  /* finished or cancelled: free when depth drops to 0 */
 };
@@ -276,9 +286,9 @@ static char *answer_metadata(const rag_job_t *j, const char *extra_status)
                                               (json_int_t)j->src[i].chunk_id, "document_id",
                                               (json_int_t)j->src[i].document_id, "filename",
                                               j->src[i].filename, "score", j->src[i].score));
-    json_t *m = json_pack("{s:s, s:s, s:i, s:o, s:s}", "model", j->model, "mode", j->mode,
+    json_t *m = json_pack("{s:s, s:s, s:i, s:o, s:s, s:s}", "model", j->model, "mode", j->mode,
                           "tokens", (int)j->tokens, "sources", srcs, "collection",
-                          j->collection);
+                          j->collection, "job", j->key);
     if (extra_status) json_object_set_new(m, "reason", json_string(extra_status));
     char *s = json_msg_dump(m);
     json_decref(m);
@@ -311,6 +321,7 @@ static void store_answer(rag_job_t *j)
     const char *vals[4] = {conv, j->answer ? j->answer : "", "complete", meta};
     j->pending = db_exec(SQL_STORE_ASSISTANT, 4, vals, answer_stored, j);
     free(meta);
+    j->storing_answer = j->pending != NULL;
     if (!j->pending)
         fail(j, "STORAGE_UNAVAILABLE", "the answer could not be stored; please retry",
              "storing_answer");
@@ -629,6 +640,9 @@ rag_job_t *rag_start(const rag_params_t *p, const rag_events_t *ev, void *ud)
     j->temperature = p->temperature;
     j->include_history = p->include_history;
     j->started_ns = loop_clock_ns();
+    static uint64_t job_counter;
+    snprintf(j->key, sizeof j->key, "%d-%d-%llu", wk->slot_idx, (int)getpid(),
+             (unsigned long long)++job_counter);
     snprintf(j->intent, sizeof j->intent, "other");
     j->next = jobs;
     if (jobs) jobs->prev = j;
@@ -656,7 +670,18 @@ void rag_resume(rag_job_t *j)
 void rag_cancel(rag_job_t *j)
 {
     if (j->dead) return;
-    store_partial(j, "cancelled");
+    /* Once the whole answer is on its way to the database it is stored as
+     * complete; a second, cancelled copy would duplicate it. */
+    if (!j->storing_answer) {
+        store_partial(j, "cancelled");
+    } else if (j->conv_id) {
+        char conv[32];
+        snprintf(conv, sizeof conv, "%lld", (long long)j->conv_id);
+        const char *vals[2] = {conv, j->key};
+        if (!db_exec(SQL_MARK_CANCELLED, 2, vals, NULL, NULL))
+            log_warn("answer of conversation %lld stored as complete: cancel not recorded",
+                     (long long)j->conv_id);
+    }
     finish(j);
     alive(j);
 }

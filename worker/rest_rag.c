@@ -114,6 +114,7 @@ static const char SQL_CONVERSATION_MESSAGES[] =
 
 typedef struct rest_query {
     conn_t *c; /* NULL once the client went away */
+    int include_sources;
     rag_job_t *job;
     json_t *citations;
 } rest_query_t;
@@ -131,7 +132,7 @@ static void rq_abort(conn_t *c, void *data)
 static void rq_sources(void *ud, const rag_source_t *src, size_t n)
 {
     rest_query_t *q = ud;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; q->include_sources && i < n; i++) {
         json_t *o = json_pack("{s:i, s:s, s:f, s:s, s:I}", "citation_id", (int)i + 1, "source",
                               src[i].filename, "confidence", src[i].score, "content",
                               src[i].snippet, "document_id", (json_int_t)src[i].document_id);
@@ -201,6 +202,7 @@ static void post_query(conn_t *c, const http_request_t *req, const char *body, s
              rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
     if (q) {
         q->c = c;
+        q->include_sources = m.include_sources;
         q->citations = json_array();
         rag_params_t p = {
             .question = m.query,

@@ -21,12 +21,10 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import harness
 from harness import REPO, http_request, run_cli

@@ -7,8 +7,8 @@ import json
 import signal
 
 from harness import eventually, expect_closed, timeout
-from ragkit import (QueryStream, apsql, check_answer, conversation_messages,
-                    conversation_of_user_message, ensure_samples, sql_literal, unique)
+from ragkit import (QueryStream, check_answer, conversation_messages,
+                    conversation_of_user_message, ensure_samples, unique)
 
 QUESTION = "How do workers share broadcasts?"
 

@@ -2,9 +2,10 @@
 pipeline without streaming), GET /api/collections[/{name}] and GET
 /api/conversations/{id}/messages."""
 
+import asyncio
 import json
 
-from harness import eventually, timeout
+from harness import build_request, eventually, timeout
 from ragkit import (QueryStream, SAMPLE_NAMES, apsql, check_answer, conversation_messages,
                     ensure_samples, sql_literal, unique)
 
@@ -164,12 +165,10 @@ async def test_post_query_honours_include_sources(ctx):
 
 @timeout(30)
 async def test_post_query_client_leaving_cancels_the_answer(ctx):
-    import asyncio
     await ensure_samples()
     s = await ctx.server({"llm.builtin_token_delay": "20ms"})
     q = unique(QUESTION)
     reader, writer = await asyncio.open_connection(s.host, s.port)
-    from harness import build_request
     writer.write(build_request("POST", "/api/query", f"{s.host}:{s.port}", {"query": q}))
     await writer.drain()
 

@@ -2,10 +2,14 @@
 STORAGE_UNAVAILABLE (recoverable) on /ws/query, /chat/ws and POST
 /api/query, the server stays up (/health 200, /ready 503 "database":
 "down"), reconnects by itself when PostgreSQL is back, and nothing it
-acknowledged is lost. Uses its own cluster (the run's stays up)."""
+acknowledged is lost. Also: a statement that does not return within
+postgres.query_timeout, and a cancel while the answer is being stored. Each
+test uses its own cluster (the run's stays up)."""
 
 import asyncio
 import json
+import subprocess
+import time
 
 from harness import eventually, recv_json, timeout
 from ragkit import (QueryStream, check_answer, conversation_messages,
@@ -152,8 +156,6 @@ async def test_postgres_outage_and_recovery(ctx):
 async def test_query_timeout_counts_as_storage_unavailable(ctx):
     """A PostgreSQL that does not answer (a lock held elsewhere) is
     unavailable after postgres.query_timeout; the server then reconnects."""
-    import subprocess
-    import time
     pg = await own_cluster(ctx)
     ci = pg.conninfo
     s = await ctx.server({"postgres.conninfo": ci, "postgres.reconnect_max": "0.5s",
@@ -201,7 +203,6 @@ async def test_cancel_while_the_answer_is_being_stored(ctx):
     the client cancels meanwhile. Afterwards the conversation must hold one
     assistant message for that answer, not a 'complete' and a 'cancelled'
     one."""
-    import subprocess
     pg = await own_cluster(ctx)
     ci = pg.conninfo
     s = await ctx.server({"postgres.conninfo": ci, "postgres.query_timeout": "20s",
