@@ -52,7 +52,10 @@ void conn_close(conn_t *c, const char *why)
         stats_sub(&wk->stats->http_connections, 1);
     }
     ip_table_release(wk->ips, &c->peer);
-    loop_watch_del(wk->loop, &c->watch);
+    /* close() alone removes the fd from epoll, unless another reference to
+     * the socket lives on (a hand-over in flight): then say it. */
+    if (c->flags & CF_HANDED_OVER) loop_watch_del(wk->loop, &c->watch);
+    else c->watch.cb = NULL;
     close(c->watch.fd);
     c->watch.fd = -1;
     c->state = CONN_CLOSED;
@@ -237,8 +240,8 @@ static conn_t *setup_conn(int fd, const struct sockaddr_storage *ss, int adopted
         free(c);
         return NULL;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* TCP_NODELAY comes from the listener (accepted sockets inherit it);
+     * a socket handed over by another worker already has it too. */
     c->state = CONN_HTTP;
     c->deadline_ms = loop_now_ms(wk->loop) + wk->cfg->handshake_timeout_ms;
     if (loop_watch_add(wk->loop, &c->watch, fd,

@@ -33,7 +33,8 @@ enum conn_flag {
     CF_READ_AGAIN = 1 << 6,    /* read budget used up with data left */
     CF_KEEPALIVE = 1 << 7,     /* current HTTP request allows keep-alive */
     CF_SLOW = 1 << 8,          /* closed as a slow consumer */
-    CF_HEAD = 1 << 10,         /* current request is HEAD: no body in the answer */
+    CF_HEAD = 1 << 10,
+    CF_HANDED_OVER = 1 << 11,  /* socket passed to another worker */         /* current request is HEAD: no body in the answer */
     CF_HTTP_PENDING = 1 << 9,  /* a REST answer is being computed (ep_data: http_pending_t) */
 };
 

@@ -81,6 +81,7 @@ int handoff_send(conn_t *c, int slot)
         return -1;
     }
     stats_add(&wk->stats->handoffs, 1);
+    c->flags |= CF_HANDED_OVER;
     /* The datagram holds its own reference to the socket: closing ours
      * does not end the TCP connection. */
     conn_close(c, "handed to its session's worker");

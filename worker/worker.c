@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,8 @@ static int open_listener(const ragws_config_t *cfg)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         /* Every worker binds its own socket; the kernel spreads accepts. */
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        /* Inherited by every accepted socket: frames go out at once. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (ai->ai_family == AF_INET6) {
             int zero = 0;
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
