@@ -271,6 +271,7 @@ void conn_adopt(int fd, const char *bytes, size_t len)
     }
     conn_t *c = setup_conn(fd, &ss, 1);
     if (!c) return;
+    c->flags |= CF_HANDED_OVER; /* the sender may not have closed its copy yet */
     if (len) {
         c->in = malloc(len);
         if (!c->in) {

@@ -34,7 +34,9 @@ enum conn_flag {
     CF_KEEPALIVE = 1 << 7,     /* current HTTP request allows keep-alive */
     CF_SLOW = 1 << 8,          /* closed as a slow consumer */
     CF_HEAD = 1 << 10,
-    CF_HANDED_OVER = 1 << 11,  /* socket passed to another worker */         /* current request is HEAD: no body in the answer */
+    CF_HANDED_OVER = 1 << 11,  /* socket passed to or from another worker: another
+                                  process may still hold it, so close() alone
+                                  would not take it out of our epoll set */         /* current request is HEAD: no body in the answer */
     CF_HTTP_PENDING = 1 << 9,  /* a REST answer is being computed (ep_data: http_pending_t) */
 };
 
