@@ -86,16 +86,7 @@ static int post_admin(const ragws_config_t *cfg, const char *path, const char *t
     return ret;
 }
 
-static int id_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (!n || n > 48) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
-            return 0;
-    return 1;
-}
+static int id_ok(const char *s) { return name_valid(s, strlen(s), 48, "_-"); }
 
 int cli_publish_project(const ragws_config_t *cfg, int argc, char **argv)
 {

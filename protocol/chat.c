@@ -5,17 +5,8 @@
 
 #include "protocol/json_msg.h"
 
-static int id_ok(const char *s, size_t len)
-{
-    if (!len || len > 64) return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.'))
-            return 0;
-    }
-    return 1;
-}
+/* conversation ids and bot_N message ids */
+static int id_ok(const char *s, size_t len) { return name_valid(s, len, 64, "_-."); }
 
 int chat_msg_parse(const char *data, size_t len, chat_msg_t *m, char *err, size_t errlen)
 {

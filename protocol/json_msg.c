@@ -39,17 +39,21 @@ const char *json_msg_type(json_t *msg, char *err, size_t errlen)
     return json_string_value(t);
 }
 
-int channel_name_valid(const char *s, size_t len)
+int name_valid(const char *s, size_t len, size_t max, const char *punct)
 {
-    if (len == 0 || len > CHANNEL_MAX_LEN) return 0;
+    if (len == 0 || len > max) return 0;
     for (size_t i = 0; i < len; i++) {
         char ch = s[i];
         int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' ||
-                 ch == ':' || ch == '-';
+                 (ch >= '0' && ch <= '9') || (ch && strchr(punct, ch));
         if (!ok) return 0;
     }
     return 1;
+}
+
+int channel_name_valid(const char *s, size_t len)
+{
+    return name_valid(s, len, CHANNEL_MAX_LEN, "_.:-");
 }
 
 char *json_msg_dump(const json_t *v)

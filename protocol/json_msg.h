@@ -23,6 +23,9 @@ json_t *json_msg_parse(const char *data, size_t len, const char **code,
 /* The message's "type" string, or NULL (err says why). */
 const char *json_msg_type(json_t *msg, char *err, size_t errlen);
 
+/* 1..max characters, each a letter, a digit or one of punct. */
+int name_valid(const char *s, size_t len, size_t max, const char *punct);
+
 /* Channel names: 1..64 of [A-Za-z0-9_.:-]. */
 int channel_name_valid(const char *s, size_t len);
 

@@ -14,17 +14,7 @@
         return -1;                             \
     } while (0)
 
-static int collection_ok(const char *s, size_t len)
-{
-    if (!len || len > 64) return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.'))
-            return 0;
-    }
-    return 1;
-}
+static int collection_ok(const char *s, size_t len) { return name_valid(s, len, 64, "_-."); }
 
 static int parse_query(json_t *data, query_msg_t *m, const char **code, char *err, size_t errlen)
 {

@@ -32,6 +32,24 @@ static void sb_printf(sbuf_t *b, const char *fmt, ...)
     }
 }
 
+/* A Prometheus histogram from microsecond buckets. */
+static void histogram(sbuf_t *b, const char *name, const char *help,
+                      const _Atomic uint64_t *buckets, uint64_t sum_us, uint64_t count)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int i = 0; i < STATS_LAT_BUCKETS; i++) {
+        cum += stats_get(&buckets[i]);
+        if (i < STATS_LAT_BUCKETS - 1)
+            sb_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
+                      (double)stats_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
+        else
+            sb_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+    }
+    sb_printf(b, "%s_sum %g\n%s_count %llu\n", name, (double)sum_us / 1e6, name,
+              (unsigned long long)count);
+}
+
 char *metrics_render(size_t *len)
 {
     worker_stats_t t;
@@ -52,41 +70,13 @@ char *metrics_render(size_t *len)
     STATS_FIELDS(EMIT)
 #undef EMIT
 
-    sb_printf(&b, "# HELP ragws_broadcast_latency_seconds Time from publish to "
-                  "bytes handed to the kernel\n"
-                  "# TYPE ragws_broadcast_latency_seconds histogram\n");
-    uint64_t cum = 0;
-    for (int i = 0; i < STATS_LAT_BUCKETS; i++) {
-        cum += stats_get(&t.latency_buckets[i]);
-        if (i < STATS_LAT_BUCKETS - 1)
-            sb_printf(&b, "ragws_broadcast_latency_seconds_bucket{le=\"%g\"} %llu\n",
-                      (double)stats_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
-        else
-            sb_printf(&b, "ragws_broadcast_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
-                      (unsigned long long)cum);
-    }
-    sb_printf(&b, "ragws_broadcast_latency_seconds_sum %g\n",
-              (double)stats_get(&t.latency_sum_us) / 1e6);
-    sb_printf(&b, "ragws_broadcast_latency_seconds_count %llu\n",
-              (unsigned long long)stats_get(&t.latency_count));
-
-    sb_printf(&b, "# HELP ragws_token_latency_seconds Time from an LLM token's arrival to "
-                  "its frame handed to the kernel\n"
-                  "# TYPE ragws_token_latency_seconds histogram\n");
-    cum = 0;
-    for (int i = 0; i < STATS_LAT_BUCKETS; i++) {
-        cum += stats_get(&t.token_latency_buckets[i]);
-        if (i < STATS_LAT_BUCKETS - 1)
-            sb_printf(&b, "ragws_token_latency_seconds_bucket{le=\"%g\"} %llu\n",
-                      (double)stats_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
-        else
-            sb_printf(&b, "ragws_token_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
-                      (unsigned long long)cum);
-    }
-    sb_printf(&b, "ragws_token_latency_seconds_sum %g\n",
-              (double)stats_get(&t.token_latency_sum_us) / 1e6);
-    sb_printf(&b, "ragws_token_latency_seconds_count %llu\n",
-              (unsigned long long)stats_get(&t.token_latency_count));
+    histogram(&b, "ragws_broadcast_latency_seconds",
+              "Time from publish to bytes handed to the kernel", t.latency_buckets,
+              stats_get(&t.latency_sum_us), stats_get(&t.latency_count));
+    histogram(&b, "ragws_token_latency_seconds",
+              "Time from an LLM token's arrival to its frame handed to the kernel",
+              t.token_latency_buckets, stats_get(&t.token_latency_sum_us),
+              stats_get(&t.token_latency_count));
 
     int workers = 0;
     sb_printf(&b, "# HELP ragws_worker_connections Open WebSocket connections per worker\n"

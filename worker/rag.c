@@ -103,6 +103,19 @@ int rag_mode_valid(const char *mode)
                     strcmp(mode, "comprehensive") == 0);
 }
 
+/* The copies of rag_params_t, and the job itself. */
+static void free_params(rag_job_t *j)
+{
+    free(j->question);
+    free(j->collection);
+    free(j->mode);
+    free(j->model);
+    free(j->language);
+    free(j->conv_kind);
+    free(j->conv_ext);
+    free(j);
+}
+
 static void job_free(rag_job_t *j)
 {
     if (j->prev) j->prev->next = j->next;
@@ -115,14 +128,7 @@ static void job_free(rag_job_t *j)
     free(j->src);
     free(j->history);
     free(j->answer);
-    free(j->question);
-    free(j->collection);
-    free(j->mode);
-    free(j->model);
-    free(j->language);
-    free(j->conv_kind);
-    free(j->conv_ext);
-    free(j);
+    free_params(j);
 }
 
 /* Run an event callback; a callback may cancel the job (e.g. its
@@ -615,14 +621,7 @@ rag_job_t *rag_start(const rag_params_t *p, const rag_events_t *ev, void *ud)
     }
     if (!j->question || !j->collection || !j->mode || !j->model ||
         (p->conv_kind && (!j->conv_kind || !j->conv_ext))) {
-        free(j->question);
-        free(j->collection);
-        free(j->mode);
-        free(j->model);
-        free(j->language);
-        free(j->conv_kind);
-        free(j->conv_ext);
-        free(j);
+        free_params(j);
         return NULL;
     }
     int maxr = p->max_results > 0 ? p->max_results : 10;

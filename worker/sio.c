@@ -97,17 +97,7 @@ int sio_is_path(const http_request_t *req)
            (req->path_len == 10 && memcmp(req->path, "/socket.io", 10) == 0);
 }
 
-int sio_project_id_valid(const char *s, size_t len)
-{
-    if (!len || len > 48) return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
+int sio_project_id_valid(const char *s, size_t len) { return name_valid(s, len, 48, "_-"); }
 
 /* ---- sending: WebSocket frame, or queued for the next long-poll ---- */
 
