@@ -59,6 +59,7 @@ static const char *const LOG_FORMATS[] = {"text", "json", NULL};
 static const char *const LOG_LEVELS[] = {"debug", "info", "warn", "error", NULL};
 static const char *const AUTH_MODES[] = {"off", "jwt", NULL};
 static const char *const LLM_BACKENDS[] = {"builtin", "openai", "ollama", NULL};
+static const char *const LLM_ANALYSIS[] = {"rules", "backend", NULL};
 
 #define OFF(field) offsetof(ragws_config_t, field)
 
@@ -162,6 +163,8 @@ static const struct key_def KEYS[] = {
      .desc = "extra attempts when the backend fails before its first token"},
     {"llm", "builtin_token_delay", K_DURATION, "1ms", OFF(llm_builtin_token_ms), 1, 60000,
      .desc = "builtin backend: pause between streamed tokens"},
+    {"llm", "analysis", K_ENUM, "backend", OFF(llm_analysis_backend), .names = LLM_ANALYSIS,
+     .desc = "query intent/entities: backend (asked in parallel, rules as fallback) or rules"},
 
     {"cors", "allowed_origins", K_ORIGINS, "*", OFF(allowed_origins_raw),
      .desc = "* or comma separated origins, e.g. https://app.example.com"},

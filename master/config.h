@@ -84,6 +84,7 @@ typedef struct ragws_config {
     double llm_temperature;
     uint32_t llm_retries;              /* attempts before the first token */
     uint32_t llm_builtin_token_ms;     /* builtin backend: pause between tokens */
+    int llm_analysis_backend;          /* 1: ask the backend for intent/entities */
 
     /* [cors] */
     char allowed_origins_raw[2048];    /* "*" or comma separated origins */

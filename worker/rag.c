@@ -72,6 +72,7 @@ struct rag_job {
     int64_t conv_id, user_msg_id, asst_msg_id;
     db_req_t *pending;
     llm_stream_t *llm;
+    llm_stream_t *analysis; /* the backend's query analysis, while it runs */
     loop_timer_t kick;
     PGresult *sources_res; /* kept: sources point into it */
     rag_source_t *src;
@@ -151,6 +152,10 @@ static int alive(rag_job_t *j)
 static void finish(rag_job_t *j)
 {
     j->dead = 1;
+    if (j->analysis) {
+        llm_cancel(j->analysis);
+        j->analysis = NULL;
+    }
     if (j->llm) {
         llm_cancel(j->llm);
         j->llm = NULL;
@@ -542,6 +547,47 @@ static void history_loaded(void *ud, PGresult *res, const char *err)
     retrieve(j);
 }
 
+/* The backend's analysis, when it answers before the job completes,
+ * replaces the rules' one: {"intent": "...", "entities": ["..."]}. */
+static void analysis_done(void *ud, const char *text, const char *error)
+{
+    rag_job_t *j = ud;
+    j->analysis = NULL;
+    if (error || !text) return;
+    const char *a = strchr(text, '{'), *b = strrchr(text, '}');
+    if (!a || !b || b < a) return;
+    json_t *v = json_loadb(a, (size_t)(b - a + 1), 0, NULL);
+    const char *intent = json_string_value(json_object_get(v, "intent"));
+    json_t *ents = json_object_get(v, "entities");
+    if (intent && *intent && json_is_array(ents)) {
+        snprintf(j->intent, sizeof j->intent, "%s", intent);
+        j->n_entities = 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(ents, i, e) {
+            if (j->n_entities == RAG_MAX_ENTITIES) break;
+            if (json_is_string(e) && json_string_length(e))
+                snprintf(j->entities[j->n_entities++], sizeof j->entities[0], "%s",
+                         json_string_value(e));
+        }
+    }
+    json_decref(v);
+}
+
+static void start_backend_analysis(rag_job_t *j)
+{
+    char prompt[1200];
+    snprintf(prompt, sizeof prompt,
+             "Classify this question. Answer with JSON only: {\"intent\": one of "
+             "\"factual\", \"procedural\", \"causal\", \"comparison\", \"definition\", "
+             "\"other\"; \"entities\": up to 5 key terms}.\nQuestion: %.900s",
+             j->question);
+    llm_message_t m[1] = {{"user", prompt}};
+    llm_request_t req = {.messages = m, .n_messages = 1, .question = j->question,
+                         .temperature = 0, .max_tokens = 80};
+    j->analysis = llm_complete(&req, analysis_done, j);
+}
+
 static void analyze(rag_job_t *j)
 {
     status(j, "analyzing_query", 0.1, "Analyzing query intent...");
@@ -550,6 +596,10 @@ static void analyze(rag_job_t *j)
     llm_rules_analyze(j->question, j->intent, sizeof j->intent, ents, RAG_MAX_ENTITIES,
                       &j->n_entities);
     for (size_t i = 0; i < j->n_entities; i++) memcpy(j->entities[i], ents[i], sizeof ents[i]);
+    /* With a real model, ask it too, in parallel with retrieval and
+     * generation; the rules stand if it is late or unusable. */
+    if (wk->cfg->llm_backend != LLM_BUILTIN && wk->cfg->llm_analysis_backend)
+        start_backend_analysis(j);
     if (j->include_history && j->conv_id) {
         char conv[32], before[32];
         snprintf(conv, sizeof conv, "%lld", (long long)j->conv_id);

@@ -203,8 +203,11 @@ class FakeLLM:
 
 
 def llm_overrides(fake, mode="ok", delay_ms=50, backend="openai", **extra):
+    # llm.analysis=rules: these tests count the backend's requests; the
+    # analysis request is tested on its own (test_backend_is_asked_for_analysis).
     o = {"llm.backend": backend, "llm.url": fake.url(mode, delay_ms),
-         "llm.connect_timeout": "2s", "llm.idle_timeout": "2s", "llm.retries": "0"}
+         "llm.connect_timeout": "2s", "llm.idle_timeout": "2s", "llm.retries": "0",
+         "llm.analysis": "rules"}
     o.update(extra)
     return o
 

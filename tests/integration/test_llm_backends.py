@@ -466,3 +466,26 @@ async def test_cancel_while_paused(ctx):
     await qs.control("cp", "resume")
     e2 = await qs.error("cp")
     assert e2["data"]["code"] == "UNKNOWN_REQUEST_ID", e2
+
+
+@timeout(40)
+async def test_backend_is_asked_for_analysis(ctx):
+    """With llm.analysis = backend (the default) the model is asked for the
+    query's intent and entities, beside the answer; its reply here is the
+    fake's script (not the JSON asked for), so the rules' analysis stands
+    and the answer completes as usual."""
+    await ensure_samples()
+    fake = await FakeLLM.start(ctx)
+    s = await ctx.server(llm_overrides(fake, "ok", 5, **{"llm.analysis": "backend"}))
+    qs = await QueryStream.open(ctx, s)
+    q = unique(QUESTION)
+    await qs.query("a1", q)
+    final = await qs.final("a1")
+    assert final["type"] == "complete", final
+    analysis = final["data"]["query_analysis"]
+    assert analysis["intent"] and analysis["entities"], analysis
+    log = await fake.log(wait=2, timeout=10)
+    asked = [r for r in log if r["body"] and "Classify this question" in
+             r["body"]["messages"][-1]["content"] and q in r["body"]["messages"][-1]["content"]]
+    assert len(asked) == 1, [r["body"]["messages"][-1]["content"][:80] for r in log]
+    assert asked[0]["body"]["temperature"] == 0, asked[0]["body"]
