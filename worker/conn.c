@@ -233,10 +233,12 @@ static conn_t *setup_conn(int fd, const struct sockaddr_storage *ss, int adopted
         static const char resp[] =
             "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
             "Content-Length: 0\r\nConnection: close\r\n\r\n";
+        /* Counted before the answer leaves, so a client that reads the 503
+         * and then /metrics always finds it counted. */
+        stats_add(&wk->stats->rejected_full, 1);
         ssize_t n = write(fd, resp, sizeof resp - 1);
         (void)n;
         close(fd);
-        stats_add(&wk->stats->rejected_full, 1);
         free(c);
         return NULL;
     }
