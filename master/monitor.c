@@ -143,7 +143,7 @@ void monitor_tick(shm_region_t *shm, const ragws_config_t *cfg)
     for (int i = 0; i < SHM_MAX_SLOTS; i++) {
         shm_slot_t *s = &shm->slots[i];
         uint32_t st = atomic_load(&s->state);
-        if (st == SLOT_FREE) continue;
+        if (st == SLOT_FREE || atomic_load(&s->pid) <= 0) continue;
         uint64_t hb = atomic_load(&s->heartbeat_ms);
         if (!hb) hb = atomic_load(&s->started_ms); /* not one loop turn yet */
         uint64_t age = hb && now_ms > hb ? now_ms - hb : 0;

@@ -84,10 +84,12 @@ char *metrics_render(size_t *len)
     for (int i = 0; i < SHM_MAX_SLOTS; i++) {
         shm_slot_t *s = &wk->shm->slots[i];
         uint32_t st = atomic_load(&s->state);
-        if (st == SLOT_FREE) continue;
+        int pid = (int)atomic_load(&s->pid);
+        /* A slot being forked has no pid yet: not a worker to show. */
+        if (st == SLOT_FREE || pid <= 0) continue;
         if (st == SLOT_READY) workers++;
         sb_printf(&b, "ragws_worker_connections{slot=\"%d\",pid=\"%d\",generation=\"%u\"} %llu\n",
-                  i, (int)atomic_load(&s->pid), (unsigned)atomic_load(&s->generation),
+                  i, pid, (unsigned)atomic_load(&s->generation),
                   (unsigned long long)stats_get(&s->stats.ws_connections));
     }
     ring_t *r = shm_ring(wk->shm);

@@ -406,7 +406,7 @@ class Server:
         """SIGKILL the master and every worker pid we can still see."""
         pids = []
         try:
-            pids = [w["pid"] for w in metrics_workers(self._metrics_sync())]
+            pids = [w["pid"] for w in metrics_workers(self._metrics_sync()) if w["pid"] > 0]
         except Exception:
             pass
         if self.proc and self.proc.poll() is None:
@@ -503,7 +503,8 @@ class Server:
 
     async def worker_pids(self):
         """{slot: pid} of every worker slot in use."""
-        return {w["slot"]: w["pid"] for w in await self.workers()}
+        # pid 0 would make os.kill signal our whole process group
+        return {w["slot"]: w["pid"] for w in await self.workers() if w["pid"] > 0}
 
 
 # ---------------------------------------------------------------------------

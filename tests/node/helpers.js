@@ -426,6 +426,7 @@ class Server {
     }
     // Workers are the master's children; give any straggler a moment, then kill it.
     for (const pid of this.workerPidsSeen) {
+      if (!(pid > 0)) continue; // pid 0 would signal our own process group
       const gone = await eventually(() => !pidAlive(pid), { timeout: 3000, what: `worker ${pid} to exit` }).catch(() => false);
       if (!gone) {
         try {
@@ -441,7 +442,7 @@ class Server {
 
   kill() {
     for (const pid of [this.proc && this.proc.pid, ...this.workerPidsSeen]) {
-      if (!pid) continue;
+      if (!(pid > 0)) continue;
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
