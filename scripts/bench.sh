@@ -287,12 +287,14 @@ bench_server() {
     if start_server "$s" "handshakes"; then
         # Two generator processes: one alone is the bottleneck before ragws
         # is (it does the same connect/handshake/close work on its side).
-        local i hs=0 fail=0 ok=1
+        local i hs=0 fail=0 ok=1 gens=()
         for i in $(seq "$BENCH_HS_PROCS"); do
             timeout -k 5 120 "$LOADGEN" handshake --seconds "$BENCH_HANDSHAKE_SECONDS" \
                 --concurrency 50 --port "$PORT" >"$OUT/hs.$i.out" 2>&1 &
+            gens+=($!)
         done
-        wait
+        # only the generators: a bare `wait` would wait for the server too
+        for i in "${gens[@]}"; do wait "$i" || true; done
         for i in $(seq "$BENCH_HS_PROCS"); do
             sed "s/^/  [$s hs $i] /" "$OUT/hs.$i.out" >&2
             LAST_RESULT=$(grep '^RESULT ' "$OUT/hs.$i.out" | tail -n 1 || true)
