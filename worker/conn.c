@@ -179,6 +179,17 @@ int conn_send(conn_t *c, outbuf_t *b)
     return 0;
 }
 
+int conn_queue_copy(conn_t *c, const char *data, size_t len)
+{
+    outbuf_t *b = outbuf_new(len);
+    if (!b) {
+        conn_close(c, "out of memory");
+        return -1;
+    }
+    memcpy(b->data, data, len);
+    return conn_queue(c, b);
+}
+
 int conn_send_copy(conn_t *c, const char *data, size_t len)
 {
     outbuf_t *b = outbuf_new(len);

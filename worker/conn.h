@@ -95,6 +95,7 @@ int conn_send(conn_t *c, outbuf_t *b);
 int conn_send_copy(conn_t *c, const char *data, size_t len);
 /* Queue without the send_buffer_limit check (control frames, closes). */
 int conn_queue(conn_t *c, outbuf_t *b);
+int conn_queue_copy(conn_t *c, const char *data, size_t len);
 
 /* Close now: unsubscribe, close fd, free after this batch. */
 void conn_close(conn_t *c, const char *why);

@@ -1,6 +1,7 @@
 #include "worker/ws_session.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -203,7 +204,90 @@ static void after_wslay(conn_t *c)
         ws_release(c); /* idle: 8 KiB back */
 }
 
+/* A client Close frame that lies whole in data, starting at a frame
+ * boundary reached by walking the frames from the scanner's position.
+ * Returns its offset or -1. Only well-formed closes (FIN, no RSV, masked,
+ * payload <= 125) are taken; anything else is left to wslay. */
+static long find_client_close(const ws_scan_t *s, const uint8_t *data, size_t len,
+                              size_t *frame_len)
+{
+    if (s->hdr_len || s->in_fragmented) return -1;
+    size_t p = s->payload_left < len ? (size_t)s->payload_left : len;
+    if (s->payload_left > len) return -1;
+    while (p + 2 <= len) {
+        uint8_t b0 = data[p], b1 = data[p + 1];
+        uint64_t plen = b1 & 0x7f;
+        size_t hl = 2 + (plen == 126 ? 2 : plen == 127 ? 8 : 0) + ((b1 & 0x80) ? 4 : 0);
+        if (p + hl > len) return -1;
+        if (plen == 126) plen = ((uint64_t)data[p + 2] << 8) | data[p + 3];
+        if (plen == 127) {
+            plen = 0;
+            for (int i = 2; i < 10; i++) plen = (plen << 8) | data[p + i];
+        }
+        if ((b0 & 0x0f) == WSLAY_CONNECTION_CLOSE) {
+            if (b0 != 0x88 || !(b1 & 0x80) || plen > 125 || p + hl + plen > len) return -1;
+            *frame_len = hl + (size_t)plen;
+            return (long)p;
+        }
+        if (plen > len - p - hl) return -1;
+        p += hl + (size_t)plen;
+    }
+    return -1;
+}
+
+/* RFC 6455 7.4: codes a peer may send (1012-1014 registered with IANA). */
+static int close_code_valid(unsigned code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+}
+
+/* The client's Close, answered here rather than by wslay, which answers
+ * 1012-1014 and a 1-byte payload wrongly (SPEC S12): echo a valid code,
+ * 1002 for a bad one, 1007 for a reason that is not UTF-8. */
+static void client_close(conn_t *c, const uint8_t *frame, size_t flen)
+{
+    size_t hl = 6, plen = flen - hl;
+    uint8_t payload[125];
+    for (size_t i = 0; i < plen; i++) payload[i] = frame[hl + i] ^ frame[2 + (i & 3)];
+    if (!(c->flags & CF_CLOSING)) {
+        unsigned code = 0;
+        if (plen == 1) {
+            code = 1002;
+        } else if (plen >= 2) {
+            code = (unsigned)payload[0] << 8 | payload[1];
+            if (!close_code_valid(code)) {
+                code = 1002;
+            } else {
+                /* jansson refuses invalid UTF-8: the library's check, not ours */
+                json_t *reason = json_stringn((const char *)payload + 2, plen - 2);
+                if (!reason) code = 1007;
+                json_decref(reason);
+            }
+        }
+        uint8_t reply[4] = {0x88, code ? 2 : 0, (uint8_t)(code >> 8), (uint8_t)code};
+        conn_queue_copy(c, (const char *)reply, code ? 4 : 2);
+        if (c->state != CONN_WS) return;
+    }
+    c->flags |= CF_CLOSING | CF_CLOSE_AFTER_FLUSH;
+    if (!c->out.len) conn_close(c, "close handshake done");
+}
+
+static void ws_feed_wslay(conn_t *c, const uint8_t *data, size_t len);
+
 static void ws_feed(conn_t *c, const uint8_t *data, size_t len)
+{
+    size_t flen = 0;
+    long at = find_client_close(&c->scan, data, len, &flen);
+    if (at < 0) {
+        ws_feed_wslay(c, data, len);
+        return;
+    }
+    if (at > 0) ws_feed_wslay(c, data, (size_t)at);
+    if (c->state == CONN_WS) client_close(c, data + at, flen);
+}
+
+static void ws_feed_wslay(conn_t *c, const uint8_t *data, size_t len)
 {
     if (ensure_wslay(c) < 0) {
         conn_close(c, "out of memory");

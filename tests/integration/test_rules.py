@@ -474,8 +474,7 @@ async def test_protocol_errors_close_1002(ctx):
         "continuation without a start": encode_frame(OP_CONT, b"x"),
         "close code 999": encode_frame(OP_CLOSE, b"\x03\xe7"),
         "close code 1005 on the wire": encode_frame(OP_CLOSE, b"\x03\xed"),
-        # "close with a 1-byte payload" is answered with an empty close by
-        # wslay (README, "Known limitations"), so it is not listed here.
+        "close with a 1-byte payload": encode_frame(OP_CLOSE, b"\x03"),
     }
     wrong = []
     for what, data in cases.items():
@@ -522,9 +521,7 @@ async def test_client_close_codes_are_echoed(ctx):
     1002 (SPEC S12)."""
     s = await ctx.server()
     wrong = []
-    # 1012, 1013 and 1014 are left out: wslay answers them with 1002, a
-    # known limitation listed in README.md ("Known limitations").
-    for code in (1000, 1001, 1003, 1008, 1011, 3000, 4999):
+    for code in (1000, 1001, 1003, 1008, 1011, 1012, 1013, 1014, 3000, 4999):
         r = await ctx.raw(s)
         await r.send_close(code, "bye")
         got, _, _ = await r.expect_close(reply=False)
