@@ -1,5 +1,6 @@
 /* libFuzzer target: every client-message decoder of protocol/ (the
- * /ws/query envelope, /chat/ws, publishing). Invariants: no crash, no
+ * /ws/query envelope, /chat/ws, publishing, Socket.IO packets and
+ * Engine.IO long-polling bodies). Invariants: no crash, no
  * leak, and a successful parse yields values inside their documented
  * ranges. */
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include "protocol/chat.h"
 #include "protocol/publish.h"
 #include "protocol/query.h"
+#include "protocol/socketio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -41,6 +43,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (publish_parse((const char *)data, size, &p, &code, err, sizeof err) == 0) {
         if (!p.channel_len || p.channel_len > 64 || !p.payload || p.payload[0] != '{') abort();
         free(p.payload);
+    }
+
+    /* Engine.IO payload: every packet, Socket.IO-decoded when a message. */
+    size_t pos = 0, start = 0;
+    long n;
+    while ((n = eio_next_packet((const char *)data, size, &pos)) >= 0) {
+        if ((size_t)n > size || start + (size_t)n > size) abort();
+        if (n > 0 && data[start] == '4') {
+            sio_packet_t sp;
+            if (sio_decode((const char *)data + start + 1, (size_t)n - 1, &sp, err, sizeof err) == 0) {
+                if (sp.type < 0 || sp.type > 6 || sp.nsp[0] != '/') abort();
+                if (sp.type == SIO_EVENT && (!sp.event || !json_is_array(sp.data))) abort();
+            }
+            sio_packet_free(&sp);
+        }
+        start = pos;
     }
     return 0;
 }
