@@ -179,7 +179,8 @@ int conn_send(conn_t *c, outbuf_t *b)
     return 0;
 }
 
-int conn_queue_copy(conn_t *c, const char *data, size_t len)
+/* A private copy of data, queued by conn_queue or conn_send. */
+static int copy_and(conn_t *c, const char *data, size_t len, int (*queue)(conn_t *, outbuf_t *))
 {
     outbuf_t *b = outbuf_new(len);
     if (!b) {
@@ -187,18 +188,17 @@ int conn_queue_copy(conn_t *c, const char *data, size_t len)
         return -1;
     }
     memcpy(b->data, data, len);
-    return conn_queue(c, b);
+    return queue(c, b);
+}
+
+int conn_queue_copy(conn_t *c, const char *data, size_t len)
+{
+    return copy_and(c, data, len, conn_queue);
 }
 
 int conn_send_copy(conn_t *c, const char *data, size_t len)
 {
-    outbuf_t *b = outbuf_new(len);
-    if (!b) {
-        conn_close(c, "out of memory");
-        return -1;
-    }
-    memcpy(b->data, data, len);
-    return conn_send(c, b);
+    return copy_and(c, data, len, conn_send);
 }
 
 static void conn_io(loop_t *loop, loop_watch_t *w, uint32_t events)

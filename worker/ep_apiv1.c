@@ -31,9 +31,7 @@ struct apiv1_session {
 
 static void apiv1_send_error(conn_t *c, const char *code, const char *message)
 {
-    char *s = apiv1_error(code, message);
-    ws_send_text(c, s, strlen(s));
-    free(s);
+    ws_send_owned(c, apiv1_error(code, message));
     stats_add(&wk->stats->errors, 1);
 }
 
@@ -63,9 +61,7 @@ static void ev_sources(void *ud, const rag_source_t *src, size_t n)
 static void ev_complete(void *ud, const rag_result_t *r)
 {
     apiv1_job_t *j = ud;
-    char *s = apiv1_response(r->answer, j->sources);
-    ws_send_text(j->s->c, s, strlen(s));
-    free(s);
+    ws_send_owned(j->s->c, apiv1_response(r->answer, j->sources));
     remove_job(j);
 }
 

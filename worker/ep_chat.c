@@ -40,17 +40,10 @@ static const char SQL_REACTION[] =
     "  (SELECT id FROM conversations WHERE kind = 'chat' AND external_id = $2), $3, $4)"
     " RETURNING id";
 
-static void send_owned(conn_t *c, char *json)
-{
-    if (!json) return;
-    ws_send_text(c, json, strlen(json));
-    free(json);
-}
-
 static void chat_send_error(conn_t *c, const char *code, const char *message)
 {
     stats_add(&wk->stats->errors, 1);
-    send_owned(c, chat_error(message, NULL, code));
+    ws_send_owned(c, chat_error(message, NULL, code));
 }
 
 static void new_uuid(char out[37])
@@ -79,7 +72,7 @@ static void ev_token(void *ud, const char *text, size_t len, uint32_t position)
 {
     (void)position;
     chat_job_t *j = ud;
-    send_owned(j->s->c, chat_chunk(j->bot_id, text, len));
+    ws_send_owned(j->s->c, chat_chunk(j->bot_id, text, len));
 }
 
 static void ev_complete(void *ud, const rag_result_t *r)
@@ -89,7 +82,7 @@ static void ev_complete(void *ud, const rag_result_t *r)
     uint32_t bot = (uint32_t)strtoul(j->bot_id + 4, NULL, 10);
     s->answers[bot % CHAT_REMEMBER].bot = bot;
     s->answers[bot % CHAT_REMEMBER].msg_id = r->assistant_message_id;
-    send_owned(s->c, chat_complete(j->bot_id, s->conv_ext));
+    ws_send_owned(s->c, chat_complete(j->bot_id, s->conv_ext));
     remove_job(j);
 }
 
@@ -97,7 +90,7 @@ static void ev_error(void *ud, const char *code, const char *message, const char
 {
     (void)stage;
     chat_job_t *j = ud;
-    send_owned(j->s->c, chat_error(message, j->bot_id, code));
+    ws_send_owned(j->s->c, chat_error(message, j->bot_id, code));
     remove_job(j);
 }
 
@@ -154,8 +147,8 @@ static void reaction_stored(void *ud, PGresult *res, const char *err)
         return;
     }
     r->s->reaction_reqs[r->slot] = NULL;
-    if (res) send_owned(r->s->c, chat_reaction_saved(r->bot_id, r->reaction));
-    else send_owned(r->s->c, chat_error("the reaction could not be stored; retry shortly",
+    if (res) ws_send_owned(r->s->c, chat_reaction_saved(r->bot_id, r->reaction));
+    else ws_send_owned(r->s->c, chat_error("the reaction could not be stored; retry shortly",
                                         r->bot_id, "STORAGE_UNAVAILABLE"));
     free(r);
 }

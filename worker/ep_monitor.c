@@ -14,9 +14,7 @@
 
 static void monitor_send_error(conn_t *c, const char *code, const char *message)
 {
-    char *s = envelope_error(NULL, code, message, NULL, 1);
-    ws_send_text(c, s, strlen(s));
-    free(s);
+    ws_send_owned(c, envelope_error(NULL, code, message, NULL, 1));
     stats_add(&wk->stats->errors, 1);
 }
 

@@ -34,17 +34,10 @@ struct qsession {
     char conv_ext[64];
 };
 
-static void send_owned(conn_t *c, char *json)
-{
-    if (!json) return;
-    ws_send_text(c, json, strlen(json));
-    free(json);
-}
-
 static void query_send_error(conn_t *c, const char *code, const char *message)
 {
     stats_add(&wk->stats->errors, 1);
-    send_owned(c, query_error(NULL, code, message, "validation", 1));
+    ws_send_owned(c, query_error(NULL, code, message, "validation", 1));
 }
 
 static qreq_t *find_req(qsession_t *s, const char *rid)
@@ -70,7 +63,7 @@ static void ev_status(void *ud, const char *stage, double progress, const char *
 {
     qreq_t *r = ud;
     r->progress = progress;
-    send_owned(r->s->c, query_status(r->rid, stage, progress, message));
+    ws_send_owned(r->s->c, query_status(r->rid, stage, progress, message));
 }
 
 static void ev_sources(void *ud, const rag_source_t *src, size_t n)
@@ -79,7 +72,7 @@ static void ev_sources(void *ud, const rag_source_t *src, size_t n)
     if (!r->include_sources) return;
     for (size_t i = 0; i < n; i++) {
         r->citations++;
-        send_owned(r->s->c, query_citation(r->rid, r->citations, src[i].filename, src[i].page,
+        ws_send_owned(r->s->c, query_citation(r->rid, r->citations, src[i].filename, src[i].page,
                                            src[i].score, src[i].snippet));
     }
 }
@@ -87,14 +80,14 @@ static void ev_sources(void *ud, const rag_source_t *src, size_t n)
 static void ev_token(void *ud, const char *text, size_t len, uint32_t position)
 {
     qreq_t *r = ud;
-    if (r->stream) send_owned(r->s->c, query_token(r->rid, text, len, position, 0));
+    if (r->stream) ws_send_owned(r->s->c, query_token(r->rid, text, len, position, 0));
 }
 
 static void ev_complete(void *ud, const rag_result_t *res)
 {
     qreq_t *r = ud;
-    if (r->stream) send_owned(r->s->c, query_token(r->rid, "", 0, res->tokens, 1));
-    send_owned(r->s->c, query_complete(r->rid, res->total_time, res->tokens, res->sources_used,
+    if (r->stream) ws_send_owned(r->s->c, query_token(r->rid, "", 0, res->tokens, 1));
+    ws_send_owned(r->s->c, query_complete(r->rid, res->total_time, res->tokens, res->sources_used,
                                        res->mode, res->intent, res->entities, res->n_entities,
                                        r->stream ? NULL : res->answer, res->conversation_id));
     remove_req(r);
@@ -103,7 +96,7 @@ static void ev_complete(void *ud, const rag_result_t *res)
 static void ev_error(void *ud, const char *code, const char *message, const char *stage)
 {
     qreq_t *r = ud;
-    send_owned(r->s->c, query_error(r->rid, code, message, stage, 1));
+    ws_send_owned(r->s->c, query_error(r->rid, code, message, stage, 1));
     remove_req(r);
 }
 
@@ -121,7 +114,7 @@ static void start_query(qsession_t *s, const query_msg_t *m)
 {
     if (find_req(s, m->request_id)) {
         stats_add(&wk->stats->errors, 1);
-        send_owned(s->c, query_error(m->request_id, "DUPLICATE_REQUEST_ID",
+        ws_send_owned(s->c, query_error(m->request_id, "DUPLICATE_REQUEST_ID",
                                      "a request with this request_id is still in flight",
                                      "validation", 1));
         return;
@@ -131,7 +124,7 @@ static void start_query(qsession_t *s, const query_msg_t *m)
         snprintf(msg, sizeof msg, "at most %u queries may run at once on a connection",
                  wk->cfg->max_inflight_per_connection);
         stats_add(&wk->stats->errors, 1);
-        send_owned(s->c, query_error(m->request_id, "TOO_MANY_REQUESTS", msg, "validation", 1));
+        ws_send_owned(s->c, query_error(m->request_id, "TOO_MANY_REQUESTS", msg, "validation", 1));
         return;
     }
     qreq_t *r = calloc(1, sizeof *r);
@@ -154,7 +147,7 @@ static void start_query(qsession_t *s, const query_msg_t *m)
     r->job = rag_start(&p, &query_events, r);
     if (!r->job) {
         free(r);
-        send_owned(s->c, query_error(m->request_id, "INTERNAL_ERROR", "out of memory", "validation", 1));
+        ws_send_owned(s->c, query_error(m->request_id, "INTERNAL_ERROR", "out of memory", "validation", 1));
         return;
     }
     r->next = s->reqs;
@@ -167,20 +160,20 @@ static void control(qsession_t *s, const query_msg_t *m)
     qreq_t *r = find_req(s, m->request_id);
     if (!r) {
         stats_add(&wk->stats->errors, 1);
-        send_owned(s->c, query_error(m->request_id, "UNKNOWN_REQUEST_ID",
+        ws_send_owned(s->c, query_error(m->request_id, "UNKNOWN_REQUEST_ID",
                                      "no request with this request_id is in flight",
                                      "validation", 1));
         return;
     }
     if (strcmp(m->action, "pause") == 0) {
         rag_pause(r->job);
-        send_owned(s->c, query_status(r->rid, "paused", r->progress, "Paused; send resume to continue"));
+        ws_send_owned(s->c, query_status(r->rid, "paused", r->progress, "Paused; send resume to continue"));
     } else if (strcmp(m->action, "resume") == 0) {
         rag_resume(r->job);
-        send_owned(s->c, query_status(r->rid, "resumed", r->progress, "Resumed"));
+        ws_send_owned(s->c, query_status(r->rid, "resumed", r->progress, "Resumed"));
     } else {
         rag_cancel(r->job);
-        send_owned(s->c, query_error(r->rid, "CANCELLED", "the request was cancelled by the client",
+        ws_send_owned(s->c, query_error(r->rid, "CANCELLED", "the request was cancelled by the client",
                                      "cancelled", 1));
         remove_req(r);
     }
@@ -211,7 +204,7 @@ static void query_on_text(conn_t *c, const char *data, size_t len)
     char err[256];
     if (query_msg_parse(data, len, &m, &code, err, sizeof err) < 0) {
         stats_add(&wk->stats->errors, 1);
-        send_owned(c, query_error(m.request_id, code, err, "validation", 1));
+        ws_send_owned(c, query_error(m.request_id, code, err, "validation", 1));
         query_msg_free(&m);
         return;
     }
@@ -222,7 +215,7 @@ static void query_on_text(conn_t *c, const char *data, size_t len)
         if (m.has_response_format) snprintf(s->response_format, sizeof s->response_format, "%s", m.response_format);
         if (m.has_language) snprintf(s->language, sizeof s->language, "%s", m.language);
         if (m.has_temperature) s->temperature = m.temperature;
-        send_owned(c, query_config_updated(m.request_id, s->response_format,
+        ws_send_owned(c, query_config_updated(m.request_id, s->response_format,
                                            s->language[0] ? s->language : "auto",
                                            s->temperature));
         break;

@@ -376,6 +376,14 @@ int ws_send_text(conn_t *c, const char *data, size_t len)
     return conn_send(c, b);
 }
 
+int ws_send_owned(conn_t *c, char *json)
+{
+    if (!json) return -1;
+    int rc = ws_send_text(c, json, strlen(json));
+    free(json);
+    return rc;
+}
+
 void ws_close(conn_t *c, uint16_t code, const char *reason)
 {
     if (c->state != CONN_WS || (c->flags & CF_CLOSING)) return;
