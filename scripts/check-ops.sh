@@ -145,13 +145,30 @@ check_unit_directives() {
 
 # --- websocat examples -----------------------------------------------------
 
+# The WebSocket paths the server registers (the `.path = "..."` of each
+# endpoint in worker/), so the document can neither miss one nor describe
+# one that answers 404.
+served_ws_paths() {
+  grep -rhoE '\.path = "/[^"]*"' worker/ | sed -E 's/^\.path = "(.*)"$/\1/' | sort -u
+}
+
 check_websocat_doc() {
-  local p missing=()
-  for p in /api/v1/ws /ws/dashboard /ws/active-tasks /ws/task/ /ws/metrics /chat/ws /socket.io/ \
-    /ws/conversation /ws/query /ws/upload /ws/monitor /ws/collections /ws/publish; do
-    grep -qE "websocat [^|]*ws://[^ ]*${p}" scripts/websocat.md || missing+=("$p")
+  local p missing=() extra=() served
+  served=$(served_ws_paths)
+  if [[ -z $served ]]; then
+    report "websocat.md matches the served endpoints" 1 "no endpoint path found in worker/"
+    return
+  fi
+  for p in $served; do
+    grep -qE "websocat [^|]*ws://[^ ]*${p}" scripts/websocat.md || missing+=("no websocat line for $p")
   done
-  report "websocat.md has a command line per endpoint" "${#missing[@]}" "${missing[@]/#/no websocat line for }"
+  # Every ws:// path the document uses must be served (query strings and
+  # placeholders stripped).
+  while read -r p; do
+    grep -qxF -- "$p" <<<"$served" || extra+=("websocat.md uses $p, which ragws does not serve")
+  done < <(grep -oE 'ws://127\.0\.0\.1:8000/[^ "?`'\'']*' scripts/websocat.md | sed -E 's#^ws://127\.0\.0\.1:8000##' | sort -u)
+  report "websocat.md has a command line per served endpoint and no other" \
+    $((${#missing[@]} + ${#extra[@]})) "${missing[@]}" "${extra[@]}"
 }
 
 check_k6_typecheck
