@@ -30,6 +30,10 @@ BIN = os.environ.get("RAGWS_BIN", DEFAULT_BIN)  # run.py sets this from --bin
 
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
+# RAGWS_TEST_KEEPALIVE=1: Server.http without conn= reuses one keep-alive
+# connection per server (as a browser would) instead of one per request.
+KEEPALIVE_DEFAULT = os.environ.get("RAGWS_TEST_KEEPALIVE") == "1"
+
 # Connection string of the private PostgreSQL cluster run.py starts for the
 # whole run (empty: none; servers then run without a database and readiness
 # only waits for the workers).
@@ -239,6 +243,8 @@ class HTTPConn:
             return
         if self.connections and not self.reconnect:
             raise AssertionError("the server closed the keep-alive connection")
+        if self.writer is not None:
+            self.writer.close()  # closed by the server: release our side
         self.reader, self.writer = await asyncio.wait_for(
             asyncio.open_connection(self.host, self.port), timeout)
         self.connections += 1
@@ -467,6 +473,9 @@ class Server:
         for sanitizer reports. Returns the exit status (negative: signal)."""
         if self.proc is None:
             return None
+        if getattr(self, "_pool", None) is not None:
+            await self._pool.aclose()
+            self._pool = None
         for pid in list(self._paused):
             self.resume_worker(pid)
         if self.proc.poll() is None:
@@ -577,8 +586,31 @@ class Server:
     async def http(self, method, path, body=None, headers=None, timeout=5.0, conn=None):
         """A request on a new connection, or on the keep-alive `conn`
         (from http_conn())."""
+        if conn is None and KEEPALIVE_DEFAULT and not self._paused:
+            return await self._pooled(method, path, body, headers, timeout)
         return await http_request(self.host, self.port, method, path, body, headers, timeout,
                                   conn)
+
+    async def _pooled(self, method, path, body, headers, timeout):
+        """A request on the server's shared keep-alive connection; once more
+        on a new one if a reused connection turns out closed by the server
+        (its idle timeout, a drain) before any answer came."""
+        for attempt in (0, 1):
+            if getattr(self, "_pool", None) is None:
+                self._pool = HTTPConn(self.host, self.port, reconnect=True)
+            pool = self._pool
+            reused = pool.connections > 0 and not pool.closed
+            try:
+                return await pool.request(method, path, body, headers, timeout)
+            except (asyncio.IncompleteReadError, ConnectionError) as e:
+                await pool.aclose()
+                self._pool = None
+                if not reused or (isinstance(e, asyncio.IncompleteReadError) and e.partial):
+                    raise
+            except BaseException:
+                await pool.aclose()  # an answer may still come: never reuse it
+                self._pool = None
+                raise
 
     def http_conn(self, reconnect=False):
         """A keep-alive HTTPConn to this server (not tracked: see
