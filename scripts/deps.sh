@@ -17,6 +17,7 @@ packages=(
   python3-websockets curl
   poppler-utils tesseract-ocr
   systemd
+  chromium
 )
 # npm is needed for the npm-based tests and the k6 type-check; add Debian's
 # only when no npm is on PATH (a NodeSource node already ships its own).

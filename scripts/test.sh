@@ -57,12 +57,14 @@ run_part "ops checks" scripts/check-ops.sh
 
 run_part "integration" /usr/bin/python3 tests/integration/run.py --bin build/asan/ragws
 
-# Node suite (socket.io-client, ws from npm) with node's test runner, whose
-# summary ("# pass N", "# fail N") is turned into the common line.
-node_suite() {
+# Node suites with node's test runner, whose summary ("# pass N",
+# "# fail N") is turned into the common line: tests/node (socket.io-client,
+# ws from npm) and tests/browser (headless Debian chromium driven by
+# playwright-core; scripts/deps.sh installs both).
+node_suite() { # test directory
     local log rc
     log=$(mktemp)
-    node --test --test-reporter=tap tests/node/ >"$log" 2>&1
+    node --test --test-reporter=tap "$1" >"$log" 2>&1
     rc=$?
     cat "$log"
     local p f
@@ -81,7 +83,10 @@ node_suite() {
     fi
 }
 if compgen -G "tests/node/*.test.js" >/dev/null; then
-    run_part "node (socket.io)" node_suite
+    run_part "node (socket.io)" node_suite tests/node/
+fi
+if compgen -G "tests/browser/*.test.js" >/dev/null; then
+    run_part "browser (headless chromium)" node_suite tests/browser/
 fi
 
 # Fuzz smoke: each target briefly, from its seed corpus.

@@ -119,10 +119,12 @@ void conn_flush_dirty(void)
         c->dirty_next = NULL;
         c->flags &= (uint16_t)~CF_DIRTY;
         if (c->state != CONN_CLOSED && !(c->flags & CF_BLOCKED)) conn_flush(c);
+        /* Requests that waited for an async answer (may mark more dirty). */
+        if (c->state == CONN_HTTP && (c->flags & CF_HTTP_RESUME)) http_resume(c);
     }
 }
 
-static void mark_dirty(conn_t *c)
+void conn_mark_dirty(conn_t *c)
 {
     if (c->flags & CF_DIRTY) return;
     c->flags |= CF_DIRTY;
@@ -154,7 +156,7 @@ int conn_queue(conn_t *c, outbuf_t *b)
         conn_close(c, "out of memory");
         return -1;
     }
-    mark_dirty(c);
+    conn_mark_dirty(c);
     return 0;
 }
 

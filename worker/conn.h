@@ -38,6 +38,7 @@ enum conn_flag {
                                   process may still hold it, so close() alone
                                   would not take it out of our epoll set */         /* current request is HEAD: no body in the answer */
     CF_HTTP_PENDING = 1 << 9,  /* a REST answer is being computed (ep_data: http_pending_t) */
+    CF_HTTP_RESUME = 1 << 12,  /* an async answer ended: parse waiting input (http_resume) */
 };
 
 #define CONN_MAX_SUBS 2
@@ -99,6 +100,9 @@ int conn_queue_copy(conn_t *c, const char *data, size_t len);
 
 /* Close now: unsubscribe, close fd, free after this batch. */
 void conn_close(conn_t *c, const char *why);
+
+/* Put c on the list the loop's before-sleep hook flushes (conn_flush_dirty). */
+void conn_mark_dirty(conn_t *c);
 
 /* Write as much queued output as the socket takes (one writev). */
 void conn_flush(conn_t *c);

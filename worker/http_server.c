@@ -38,17 +38,22 @@ static void in_discard(conn_t *c)
     c->in_len = c->in_cap = 0;
 }
 
-static const http_request_t *current_req; /* for CORS headers in responses */
+/* The request being handled and its connection, for the CORS headers of
+ * responses: a handler may answer another connection's parked request
+ * (a POST that completes a long-poll GET), which must not get this one's. */
+static const http_request_t *current_req;
+static const conn_t *current_conn;
 
 /* The allowed Origin to echo in Access-Control-Allow-Origin, if any. */
 static int cors_origin(const conn_t *c, const char **origin)
 {
-    const http_header_t *o = current_req ? http_find_header(current_req, "Origin") : NULL;
+    const http_request_t *req = c == current_conn ? current_req : NULL;
+    const http_header_t *o = req ? http_find_header(req, "Origin") : NULL;
     if (o && config_origin_allowed(wk->cfg, o->value, o->value_len)) {
         *origin = o->value;
         return (int)o->value_len;
     }
-    if (!current_req && (c->flags & CF_HTTP_PENDING)) {
+    if (!req && (c->flags & CF_HTTP_PENDING)) {
         const http_pending_t *p = c->ep_data;
         if (p && p->origin[0]) {
             *origin = p->origin;
@@ -86,8 +91,26 @@ void http_end_async(conn_t *c)
     free(c->ep_data);
     c->ep_data = NULL;
     c->flags &= (uint16_t)~CF_HTTP_PENDING;
-    /* Pipelined requests that arrived meanwhile. */
-    if (c->state == CONN_HTTP && c->in_len) parse_input(c);
+    /* The keep-alive idle time starts now, not when the request came. */
+    c->deadline_ms = loop_now_ms(wk->loop) + wk->cfg->handshake_timeout_ms;
+    /* Pipelined requests that arrived meanwhile are parsed from the loop
+     * (http_resume), never from here: this may run inside parse_input of
+     * this very connection (an answer ready at once, such as a long-poll
+     * GET with packets queued), before that call consumed the request. */
+    c->flags |= CF_HTTP_RESUME;
+    conn_mark_dirty(c);
+}
+
+void http_resume(conn_t *c)
+{
+    c->flags &= (uint16_t)~CF_HTTP_RESUME;
+    if (c->state != CONN_HTTP || (c->flags & CF_HTTP_PENDING)) return;
+    parse_input(c);
+    /* Reading stopped at the buffer limit while the answer was computed:
+     * the socket may hold more, and its edge-triggered watch will not
+     * fire again for bytes that were already there. */
+    if (c->state == CONN_HTTP && !(c->flags & (CF_HTTP_PENDING | CF_CLOSE_AFTER_FLUSH)))
+        http_on_readable(c);
 }
 
 void http_abort_async(conn_t *c)
@@ -186,6 +209,7 @@ static long handle_request(conn_t *c, const http_request_t *req, size_t total)
     if (req->keep_alive) c->flags |= CF_KEEPALIVE;
     else c->flags &= (uint16_t)~CF_KEEPALIVE;
     current_req = req;
+    current_conn = c;
 
     if (sio_is_path(req)) {
         int r = sio_http(c, req, c->in + req->head_len, (size_t)req->content_length,

@@ -25,7 +25,11 @@ void http_respond_error(conn_t *c, int status, const char *code,
 /* Asynchronous REST answers: the handler calls http_begin_async, keeps
  * the returned pending state, and later answers with http_respond* then
  * http_end_async. If the connection closes first, abort(c, data) is called
- * (the handler must drop its reference to c). Pipelined requests wait. */
+ * (the handler must drop its reference to c). Pipelined requests wait.
+ * http_end_async may be called at any time, even inside the handler that
+ * began it (an answer ready at once): it never parses input itself; the
+ * requests that waited are parsed by http_resume from the loop's flush of
+ * dirty connections (CF_HTTP_RESUME). */
 typedef struct http_pending {
     void (*abort)(conn_t *c, void *data);
     void *data;
@@ -35,6 +39,9 @@ typedef struct http_pending {
 http_pending_t *http_begin_async(conn_t *c, const http_request_t *req,
                                  void (*abort)(conn_t *c, void *data), void *data);
 void http_end_async(conn_t *c);
+/* Parse the input that waited for an asynchronous answer, then read on.
+ * Called by conn_flush_dirty for connections flagged CF_HTTP_RESUME. */
+void http_resume(conn_t *c);
 /* Called by conn_close. */
 void http_abort_async(conn_t *c);
 

@@ -59,16 +59,18 @@ static void db_get(conn_t *c, const http_request_t *req, const char *sql, int n,
     }
     g->c = c;
     g->not_found = not_found;
+    /* Pending first: from then on a close of c clears g->c (db_get_abort),
+     * whenever the result comes. */
+    if (!http_begin_async(c, req, db_get_abort, g)) {
+        free(g);
+        http_respond_error(c, 500, "INTERNAL_ERROR", "out of memory");
+        return;
+    }
     if (!db_exec(sql, n, vals, db_get_done, g)) {
         free(g);
         http_respond_error(c, 503, "STORAGE_UNAVAILABLE",
                            "PostgreSQL is unavailable; retry shortly");
-        return;
-    }
-    if (!http_begin_async(c, req, db_get_abort, g)) {
-        /* The answer will find g->c set but no pending state: harmless,
-         * it is answered like any response. */
-        return;
+        http_end_async(c);
     }
 }
 
@@ -200,6 +202,12 @@ static void post_query(conn_t *c, const http_request_t *req, const char *body, s
     char ext[40];
     snprintf(ext, sizeof ext, "rest-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
              rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    /* Pending before the job exists, so that any answer of the job (even
+     * one that came at once) finds the connection's pending state. */
+    if (q && !http_begin_async(c, req, rq_abort, q)) {
+        free(q);
+        q = NULL;
+    }
     if (q) {
         q->c = c;
         q->include_sources = m.include_sources;
@@ -216,11 +224,11 @@ static void post_query(conn_t *c, const http_request_t *req, const char *body, s
         q->job = rag_start(&p, &rq_events, q);
     }
     query_msg_free(&m);
-    if (!q || !q->job || !http_begin_async(c, req, rq_abort, q)) {
-        if (q && q->job) rag_cancel(q->job);
-        if (q) json_decref(q->citations);
-        free(q);
+    if (!q) {
         http_respond_error(c, 500, "INTERNAL_ERROR", "out of memory");
+    } else if (!q->job) {
+        http_respond_error(c, 500, "INTERNAL_ERROR", "out of memory");
+        rq_finish(q);
     }
 }
 

@@ -198,6 +198,16 @@ static void flush_poll(sio_session_t *s)
     http_end_async(c);
 }
 
+/* Answer the parked long-poll GET, if any, with one control packet. */
+static void answer_poll(sio_session_t *s, const char *pkt)
+{
+    conn_t *c = s->poll;
+    if (!c) return;
+    s->poll = NULL;
+    http_respond(c, 200, "text/plain; charset=UTF-8", pkt, strlen(pkt), poll_headers);
+    http_end_async(c);
+}
+
 /* ---- session lifetime ---- */
 
 static void ping_due(loop_t *loop, loop_timer_t *t);
@@ -232,13 +242,8 @@ static void session_close(sio_session_t *s, const char *why)
     while (*pp && *pp != s) pp = &(*pp)->hnext;
     if (*pp) *pp = s->hnext;
     stats_sub(&wk->stats->sio_sessions, 1);
-    if (s->poll) {
-        /* Tell a waiting long-poll that the session is over. */
-        conn_t *c = s->poll;
-        s->poll = NULL;
-        http_respond(c, 200, "text/plain; charset=UTF-8", "1", 1, poll_headers);
-        http_end_async(c);
-    }
+    /* Tell a waiting long-poll that the session is over. */
+    answer_poll(s, "1");
     if (s->ws) {
         s->ws->ep_data = NULL;
         ws_close(s->ws, 1000, why);
@@ -595,7 +600,12 @@ static void on_eio(sio_session_t *s, conn_t *from, const char *pkt, size_t len)
 {
     if (!len) return;
     switch (pkt[0]) {
-    case '1': session_close(s, "client closed"); return;
+    case '1':
+        /* As engine.io does: the client closed, so the GET it left
+         * waiting gets a noop, not a close of its own. */
+        answer_poll(s, "6");
+        session_close(s, "client closed");
+        return;
     case '2':
         if (from && from == s->probe && len == 6 && memcmp(pkt, "2probe", 6) == 0) {
             ws_send_text(from, "3probe", 6);
@@ -620,12 +630,7 @@ static void on_eio(sio_session_t *s, conn_t *from, const char *pkt, size_t len)
                 free(s->q[i]);
             }
             s->qn = 0;
-            if (s->poll) {
-                conn_t *c = s->poll;
-                s->poll = NULL;
-                http_respond(c, 200, "text/plain; charset=UTF-8", "6", 1, poll_headers);
-                http_end_async(c);
-            }
+            answer_poll(s, "6");
         }
         return;
     default: return; /* 6 noop, unknown */
@@ -638,9 +643,12 @@ static void sio_ws_open(conn_t *c)
 {
     sio_session_t *s = attach_session;
     if (s && attach_probe) {
-        if (s->probe) {
-            s->probe->ep_data = NULL;
-            ws_close(s->probe, 1000, "replaced by a newer probe");
+        if (s->ws || s->probe) {
+            /* Upgraded, or an upgrade in progress: like engine.io, accept
+             * this WebSocket and close it at once (no status code); the
+             * session goes on over its transport. */
+            ws_close(c, 0, NULL);
+            return;
         }
         s->probe = c;
         c->ep_data = s;
@@ -777,10 +785,6 @@ int sio_http(conn_t *c, const http_request_t *req, const char *body, size_t body
         const http_header_t *u = http_find_header(req, "Upgrade");
         if (!is_get || !u || !http_value_has_token(u->value, u->value_len, "websocket")) {
             eio_error(c, 3, "Bad request");
-            return 1;
-        }
-        if (s && s->ws) {
-            eio_error(c, 3, "Session already upgraded");
             return 1;
         }
         attach_session = s;

@@ -30,6 +30,10 @@ BIN = os.environ.get("RAGWS_BIN", DEFAULT_BIN)  # run.py sets this from --bin
 
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
+# RAGWS_TEST_KEEPALIVE=1: Server.http without conn= reuses one keep-alive
+# connection per server (as a browser would) instead of one per request.
+KEEPALIVE_DEFAULT = os.environ.get("RAGWS_TEST_KEEPALIVE") == "1"
+
 # Connection string of the private PostgreSQL cluster run.py starts for the
 # whole run (empty: none; servers then run without a database and readiness
 # only waits for the workers).
@@ -218,7 +222,97 @@ def build_request(method, path, host, body=None, headers=None, close=True):
     return req.encode("latin-1") + b"\r\n" + (body or b"")
 
 
-async def http_request(host, port, method, path, body=None, headers=None, timeout=5.0):
+class HTTPConn:
+    """A keep-alive HTTP/1.1 client: one TCP connection that carries any
+    number of requests, as browsers and http.client do. `request()` sends one
+    and reads its answer; `pipeline()` writes several at once and reads the
+    answers in order. The connection is opened on first use; after an answer
+    with `Connection: close` (or when the server closed it), `closed` is True
+    and the next request raises unless `reconnect=True` was given.
+    `connections` counts the TCP connections opened (1 = all on one)."""
+
+    def __init__(self, host, port, reconnect=False):
+        self.host, self.port = host, port
+        self.reconnect = reconnect
+        self.reader = self.writer = None
+        self.closed = False
+        self.connections = 0
+
+    async def _ensure(self, timeout):
+        if self.writer is not None and not self.closed:
+            return
+        if self.connections and not self.reconnect:
+            raise AssertionError("the server closed the keep-alive connection")
+        if self.writer is not None:
+            self.writer.close()  # closed by the server: release our side
+        self.reader, self.writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port), timeout)
+        self.connections += 1
+        self.closed = False
+
+    def _after(self, h):
+        if (h.get("connection") or "").lower() == "close":
+            self.closed = True
+
+    async def request(self, method, path, body=None, headers=None, timeout=5.0):
+        """(status, headers, body bytes) of one request on this connection."""
+        await self._ensure(timeout)
+        self.writer.write(build_request(method, path, f"{self.host}:{self.port}", body,
+                                        headers, close=False))
+        await self.writer.drain()
+        try:
+            status, h, data = await read_response(self.reader, timeout,
+                                                  head_request=(method == "HEAD"))
+        except asyncio.IncompleteReadError:
+            self.closed = True
+            raise
+        self._after(h)
+        return status, h, data
+
+    async def pipeline(self, requests, timeout=5.0):
+        """requests: [(method, path, body, headers)] written in one go; the
+        answers [(status, headers, body)] in the same order."""
+        await self._ensure(timeout)
+        raw = b"".join(build_request(m, p, f"{self.host}:{self.port}", b, hd, close=False)
+                       for m, p, b, hd in requests)
+        self.writer.write(raw)
+        await self.writer.drain()
+        out = []
+        for m, _, _, _ in requests:
+            status, h, data = await read_response(self.reader, timeout,
+                                                  head_request=(m == "HEAD"))
+            self._after(h)
+            out.append((status, h, data))
+        return out
+
+    async def eof(self, timeout=5.0):
+        """True when the server closes the connection within timeout."""
+        try:
+            return await asyncio.wait_for(self.reader.read(), timeout) == b""
+        except asyncio.TimeoutError:
+            return False
+
+    async def aclose(self):
+        if self.writer is not None:
+            self.writer.close()
+            try:
+                await asyncio.wait_for(self.writer.wait_closed(), 1)
+            except Exception:
+                pass
+            self.writer = None
+        self.closed = True
+
+    def close(self):
+        """For TestContext.cleanup (sync or async close)."""
+        return self.aclose()
+
+
+async def http_request(host, port, method, path, body=None, headers=None, timeout=5.0,
+                       conn=None):
+    """One request on a new connection (Connection: close), or on `conn`
+    (an HTTPConn: keep-alive, the connection is reused)."""
+    if conn is not None:
+        return await conn.request(method, path, body, headers, timeout)
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     try:
         writer.write(build_request(method, path, f"{host}:{port}", body, headers))
@@ -379,6 +473,9 @@ class Server:
         for sanitizer reports. Returns the exit status (negative: signal)."""
         if self.proc is None:
             return None
+        if getattr(self, "_pool", None) is not None:
+            await self._pool.aclose()
+            self._pool = None
         for pid in list(self._paused):
             self.resume_worker(pid)
         if self.proc.poll() is None:
@@ -486,8 +583,39 @@ class Server:
     def ws_url(self, path):
         return f"ws://{self.host}:{self.port}{path}"
 
-    async def http(self, method, path, body=None, headers=None, timeout=5.0):
-        return await http_request(self.host, self.port, method, path, body, headers, timeout)
+    async def http(self, method, path, body=None, headers=None, timeout=5.0, conn=None):
+        """A request on a new connection, or on the keep-alive `conn`
+        (from http_conn())."""
+        if conn is None and KEEPALIVE_DEFAULT and not self._paused:
+            return await self._pooled(method, path, body, headers, timeout)
+        return await http_request(self.host, self.port, method, path, body, headers, timeout,
+                                  conn)
+
+    async def _pooled(self, method, path, body, headers, timeout):
+        """A request on the server's shared keep-alive connection; once more
+        on a new one if a reused connection turns out closed by the server
+        (its idle timeout, a drain) before any answer came."""
+        for attempt in (0, 1):
+            if getattr(self, "_pool", None) is None:
+                self._pool = HTTPConn(self.host, self.port, reconnect=True)
+            pool = self._pool
+            reused = pool.connections > 0 and not pool.closed
+            try:
+                return await pool.request(method, path, body, headers, timeout)
+            except (asyncio.IncompleteReadError, ConnectionError) as e:
+                await pool.aclose()
+                self._pool = None
+                if not reused or (isinstance(e, asyncio.IncompleteReadError) and e.partial):
+                    raise
+            except BaseException:
+                await pool.aclose()  # an answer may still come: never reuse it
+                self._pool = None
+                raise
+
+    def http_conn(self, reconnect=False):
+        """A keep-alive HTTPConn to this server (not tracked: see
+        TestContext.http_conn for one closed with the test)."""
+        return HTTPConn(self.host, self.port, reconnect)
 
     async def metrics(self):
         status, h, body = await self.http("GET", "/metrics")
@@ -534,6 +662,12 @@ class TestContext:
         ws = await websockets.connect(server.ws_url(path), extra_headers=headers or {}, **opts)
         self.clients.append(ws)
         return ws
+
+    def http_conn(self, server, reconnect=False):
+        """A keep-alive HTTPConn to server, closed with the test."""
+        c = server.http_conn(reconnect)
+        self.clients.append(c)
+        return c
 
     async def raw(self, server, path="/api/v1/ws", headers=None, **kw):
         """rawws.RawWS client (handshake done), tracked for cleanup."""

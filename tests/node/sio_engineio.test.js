@@ -142,6 +142,22 @@ describe('Engine.IO over raw HTTP', () => {
     assert.deepEqual(json400(await p.get({ timeout: 5000 })), SESSION_UNKNOWN);
   });
 
+  test('a close POSTed while a GET waits answers that GET with a noop (6), as engine.io does', { timeout: 20000 }, async () => {
+    const p = new RawPoll(ctx.server);
+    await p.handshake();
+    await p.post(['40']);
+    await p.collect((x) => x.startsWith('40'));
+    const parked = p.get({ timeout: 10000 });
+    await h.sleep(200);
+    const r = await p.post(['1']);
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body, 'ok');
+    const g = await parked;
+    assert.equal(g.status, 200, g.body);
+    assert.deepEqual(g.packets, ['6']);
+    assert.deepEqual(json400(await p.get({ timeout: 5000 })), SESSION_UNKNOWN);
+  });
+
   test('websocket upgrade of a polling session (probe) by hand', { timeout: 20000 }, async () => {
     const p = new RawPoll(ctx.server);
     await p.handshake();
@@ -158,11 +174,32 @@ describe('Engine.IO over raw HTTP', () => {
     // polling is over for this session
     const after = await p.get({ timeout: 5000 });
     assert.equal(after.status, 400, `${after.status} ${after.body}`);
-    // a second websocket for an upgraded session is refused
-    const again = await ctx.server.http('GET', `/socket.io/?EIO=4&transport=websocket&sid=${p.sid}`, {
-      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' },
-    });
-    assert.equal(again.status, 400, `${again.status} ${again.body}`);
+    // a second websocket for an upgraded session: accepted, then closed at
+    // once without a status code (engine.io 6: "transport had already been
+    // upgraded" -> websocket.close()); the session goes on
+    const again = ctx.track(new RawEio(ctx.server.wsUrl(`/socket.io/?EIO=4&transport=websocket&sid=${p.sid}`)));
+    await h.withTimeout(new Promise((resolve, reject) => { again.ws.once('open', resolve); again.ws.once('error', reject); }), 10000, 'second ws open');
+    const closed = await h.withTimeout(again.closedP, 10000, 'second ws closed');
+    assert.equal(closed.code, 1005, `closed with ${JSON.stringify(closed)}`);
+    assert.deepEqual(again.msgs, [], 'nothing was sent on it');
+    assert.equal(typeof (await ws.ping()).timestamp, 'number', 'the upgraded session is unaffected');
+  });
+
+  test('a websocket while a probe is in progress is accepted and closed; the probe goes on', { timeout: 20000 }, async () => {
+    const p = new RawPoll(ctx.server);
+    await p.handshake();
+    await p.post(['40']);
+    await p.collect((x) => x.includes('connection_status'));
+    const url = ctx.server.wsUrl(`/socket.io/?EIO=4&transport=websocket&sid=${p.sid}`);
+    const opened = (c) => h.withTimeout(new Promise((resolve, reject) => { c.ws.once('open', resolve); c.ws.once('error', reject); }), 10000, 'ws open');
+    const probe = ctx.track(new RawEio(url));
+    await opened(probe);
+    assert.equal(await probe.exchange('2probe', (m) => m === '3probe', '3probe'), '3probe');
+    const second = ctx.track(new RawEio(url));
+    await opened(second);
+    assert.equal((await h.withTimeout(second.closedP, 10000, 'second closed')).code, 1005);
+    probe.send('5');
+    assert.equal(typeof (await probe.ping()).timestamp, 'number');
   });
 
   test('a slow poller gets every room event, or a visible end of the session (no silent loss)', { timeout: 90000 }, async () => {
