@@ -41,6 +41,9 @@ enum kind {
     K_STRING,   /* -> char[PATH_MAX], free text, may be empty */
     K_ORIGINS,  /* "*" or a list -> allowed_origins_raw and the parsed list */
     K_ENUM,     /* one of names[] -> int index */
+    K_CIDRS,    /* address/CIDR list -> trusted_proxies_raw and the parsed list */
+    K_ALGS,     /* JWT algorithm names -> auth_algorithms_raw and auth_alg_mask */
+    K_PATHS,    /* auth.endpoints: "/path" or "/prefix*" items -> char[PATH_MAX] */
 };
 
 struct key_def {
@@ -70,6 +73,8 @@ static const struct key_def KEYS[] = {
      .desc = "worker processes: auto (one per CPU) or 1..64"},
     {"server", "drain_timeout", K_DURATION, "10s", OFF(drain_timeout_ms), 1, DAY_MS,
      .desc = "on shutdown, how long connections may take to close"},
+    {"server", "trusted_proxies", K_CIDRS, "", OFF(trusted_proxies_raw),
+     .desc = "proxies whose X-Forwarded-For/Forwarded name the client (addresses or CIDRs)"},
 
     {"limits", "max_message_bytes", K_SIZE, "1MiB", OFF(max_message_bytes), 16, 64 * MiB,
      .desc = "largest WebSocket message accepted, bytes"},
@@ -117,13 +122,18 @@ static const struct key_def KEYS[] = {
     {"auth", "admin_token_file", K_PATH, "", OFF(admin_token_file),
      .desc = "file holding the admin token (first line); empty: admin from loopback only"},
     {"auth", "mode", K_ENUM, "off", OFF(auth_mode), .names = AUTH_MODES,
-     .desc = "off, or jwt: WebSocket clients need a valid token"},
+     .desc = "off, or jwt: clients of auth.endpoints need a valid token"},
     {"auth", "jwt_secret_file", K_PATH, "", OFF(jwt_secret_file),
      .desc = "HS256 secret (file contents, trailing newline ignored)"},
     {"auth", "jwt_public_key_file", K_PATH, "", OFF(jwt_public_key_file),
      .desc = "PEM public key for RS256/ES256 tokens"},
-    {"auth", "endpoints", K_STRING, "", OFF(auth_endpoints),
-     .desc = "comma separated paths needing a token; empty = every WebSocket endpoint"},
+    {"auth", "endpoints", K_PATHS, "", OFF(auth_endpoints),
+     .desc = "paths (or prefix*) needing a token; empty = every WebSocket and non-admin REST "
+             "path but /health, /ready, /metrics"},
+    {"auth", "algorithms", K_ALGS, "", OFF(auth_algorithms_raw),
+     .desc = "accepted JWT algorithms; empty = HS256 (secret), RS256 (RSA), ES256/ES384 (EC)"},
+    {"auth", "leeway", K_DURATION, "30s", OFF(auth_leeway_ms), 0, 300000,
+     .desc = "clock skew tolerated on exp and nbf"},
 
     {"postgres", "conninfo", K_STRING, "auto", OFF(pg_conninfo),
      .desc = "libpq connection string, or auto: the private cluster of make run"},
@@ -457,6 +467,176 @@ static int set_origins(ragws_config_t *cfg, const char *v, char *msg, size_t len
     return 0;
 }
 
+/* ---- lists: trusted proxies, JWT algorithms, protected paths ---- */
+
+int config_parse_ip(const char *s, size_t len, unsigned char out[16])
+{
+    char buf[INET6_ADDRSTRLEN + 1];
+    if (len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    unsigned char v4[4];
+    if (inet_pton(AF_INET, buf, v4) == 1) {
+        memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, v4, 4);
+        return 0;
+    }
+    return inet_pton(AF_INET6, buf, out) == 1 ? 0 : -1;
+}
+
+/* One item "addr" or "addr/bits" into c. */
+static int parse_cidr(const char *item, config_cidr_t *c, char *msg, size_t len)
+{
+    const char *slash = strchr(item, '/');
+    size_t alen = slash ? (size_t)(slash - item) : strlen(item);
+    if (config_parse_ip(item, alen, c->addr) != 0)
+        return fail(msg, len, "\"%s\" is not an IP address or CIDR (e.g. 127.0.0.1, 10.0.0.0/8, ::1)",
+                    item);
+    bool v4 = memcmp(c->addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 && !strchr(item, ':');
+    unsigned max = v4 ? 32 : 128;
+    long long bits = max;
+    if (slash && (parse_integer(slash + 1, &bits) != 0 || bits < 0 || bits > (long long)max))
+        return fail(msg, len, "\"%s\": prefix length must be 0..%u", item, max);
+    c->bits = (unsigned)bits + (v4 ? 96 : 0);
+    return 0;
+}
+
+/* Trimmed items of a comma list, each handed to fn; empty items refused. */
+static int each_item(const char *v, char *store, size_t cap, const char *what,
+                     int (*fn)(const char *item, void *ud, char *msg, size_t len), void *ud,
+                     char *msg, size_t len)
+{
+    size_t vlen = strlen(v);
+    if (vlen >= cap)
+        return fail(msg, len, "list is too long (at most %zu bytes)", cap - 1);
+    memcpy(store, v, vlen + 1);
+    if (!*store)
+        return 0;
+    for (char *item = store;;) {
+        char *comma = strchr(item, ',');
+        if (comma)
+            *comma = '\0';
+        while (isspace((unsigned char)*item))
+            item++;
+        char *end = item + strlen(item);
+        while (end > item && isspace((unsigned char)end[-1]))
+            *--end = '\0';
+        if (!*item)
+            return fail(msg, len, "empty %s in \"%s\"", what, v);
+        if (fn(item, ud, msg, len) != 0)
+            return -1;
+        if (!comma)
+            return 0;
+        item = comma + 1;
+    }
+}
+
+struct cidr_acc {
+    config_cidr_t list[CONFIG_MAX_PROXIES];
+    size_t n;
+};
+
+static int add_cidr(const char *item, void *ud, char *msg, size_t len)
+{
+    struct cidr_acc *a = ud;
+    if (a->n == CONFIG_MAX_PROXIES)
+        return fail(msg, len, "too many entries (at most %d)", CONFIG_MAX_PROXIES);
+    return parse_cidr(item, &a->list[a->n++], msg, len);
+}
+
+static int set_cidrs(ragws_config_t *cfg, const char *v, char *msg, size_t len)
+{
+    char store[sizeof cfg->trusted_proxies_raw];
+    struct cidr_acc a = {.n = 0};
+    if (each_item(v, store, sizeof store, "address", add_cidr, &a, msg, len) != 0)
+        return -1;
+    snprintf(cfg->trusted_proxies_raw, sizeof cfg->trusted_proxies_raw, "%s", v);
+    memcpy(cfg->trusted_proxies, a.list, sizeof a.list);
+    cfg->n_trusted_proxies = a.n;
+    return 0;
+}
+
+int config_proxy_trusted(const ragws_config_t *cfg, const unsigned char addr[16])
+{
+    for (size_t i = 0; i < cfg->n_trusted_proxies; i++) {
+        const config_cidr_t *c = &cfg->trusted_proxies[i];
+        unsigned full = c->bits / 8, rest = c->bits % 8;
+        if (memcmp(c->addr, addr, full) != 0)
+            continue;
+        unsigned char mask = (unsigned char)(0xff00 >> rest);
+        if (rest && ((c->addr[full] ^ addr[full]) & mask))
+            continue;
+        return 1;
+    }
+    return 0;
+}
+
+static const char *const ALG_NAMES[] = {"HS256", "HS384", "HS512", "RS256",
+                                        "RS384", "RS512", "ES256", "ES384"};
+
+const char *config_alg_name(uint32_t bit)
+{
+    for (size_t i = 0; i < sizeof ALG_NAMES / sizeof ALG_NAMES[0]; i++)
+        if (bit == 1u << i)
+            return ALG_NAMES[i];
+    return NULL;
+}
+
+static int add_alg(const char *item, void *ud, char *msg, size_t len)
+{
+    uint32_t *mask = ud;
+    if (strcasecmp(item, "none") == 0)
+        return fail(msg, len, "\"none\" (unsigned tokens) is never accepted");
+    for (size_t i = 0; i < sizeof ALG_NAMES / sizeof ALG_NAMES[0]; i++) {
+        if (strcmp(item, ALG_NAMES[i]) == 0) {
+            *mask |= 1u << i;
+            return 0;
+        }
+    }
+    return fail(msg, len, "unknown JWT algorithm \"%s\" (HS256, HS384, HS512, RS256, RS384, "
+                "RS512, ES256, ES384)", item);
+}
+
+static int set_algs(ragws_config_t *cfg, const char *v, char *msg, size_t len)
+{
+    char store[sizeof cfg->auth_algorithms_raw];
+    uint32_t mask = 0;
+    if (each_item(v, store, sizeof store, "algorithm", add_alg, &mask, msg, len) != 0)
+        return -1;
+    /* One key verifies every token: a secret and a public key cannot both
+     * be meant (HS* against a public key is the algorithm confusion). */
+    if ((mask & CONFIG_ALG_HS) && (mask & ~CONFIG_ALG_HS))
+        return fail(msg, len, "HS* (shared secret) and RS*/ES* (public key) cannot be mixed");
+    snprintf(cfg->auth_algorithms_raw, sizeof cfg->auth_algorithms_raw, "%s", v);
+    cfg->auth_alg_mask = mask;
+    return 0;
+}
+
+static int check_path(const char *item, void *ud, char *msg, size_t len)
+{
+    (void)ud;
+    if (item[0] != '/')
+        return fail(msg, len, "\"%s\" is not a path (it must start with /)", item);
+    for (const char *p = item; *p; p++) {
+        if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p) || *p == '?' || *p == '#')
+            return fail(msg, len, "\"%s\": a path has no spaces, query or fragment", item);
+        if (*p == '*' && p[1])
+            return fail(msg, len, "\"%s\": * is allowed only at the end (a prefix)", item);
+    }
+    return 0;
+}
+
+static int set_paths(char *field, const char *v, char *msg, size_t len)
+{
+    char store[PATH_MAX];
+    if (each_item(v, store, sizeof store, "path", check_path, NULL, msg, len) != 0)
+        return -1;
+    strcpy(field, v);
+    return 0;
+}
+
 /* Apply one value; on error msg says what is wrong, without a location. */
 static int set_key(ragws_config_t *cfg, const struct key_def *k, const char *v,
                    char *msg, size_t len)
@@ -546,6 +726,12 @@ static int set_key(ragws_config_t *cfg, const struct key_def *k, const char *v,
 
     case K_ORIGINS:
         return set_origins(cfg, v, msg, len);
+    case K_CIDRS:
+        return set_cidrs(cfg, v, msg, len);
+    case K_ALGS:
+        return set_algs(cfg, v, msg, len);
+    case K_PATHS:
+        return set_paths(field, v, msg, len);
 
     case K_ENUM: {
         char choices[128] = "";
@@ -583,7 +769,10 @@ static void format_value(const ragws_config_t *cfg, const struct key_def *k, cha
     case K_DOUBLE: format_double(*(const double *)field, buf, n); break;
     case K_PATH:
     case K_STRING:
-    case K_ORIGINS: snprintf(buf, n, "%s", (const char *)field); break;
+    case K_ORIGINS:
+    case K_CIDRS:
+    case K_ALGS:
+    case K_PATHS: snprintf(buf, n, "%s", (const char *)field); break;
     case K_ENUM: snprintf(buf, n, "%s", k->names[*(const int *)field]); break;
     }
 }
@@ -865,6 +1054,16 @@ int config_origin_allowed(const ragws_config_t *cfg, const char *origin, size_t 
     if (!origin)
         return 0;
     for (size_t i = 0; i < cfg->n_allowed_origins; i++) {
+        const char *a = cfg->allowed_origins[i];
+        if (strlen(a) == len && strncasecmp(a, origin, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int config_origin_listed(const ragws_config_t *cfg, const char *origin, size_t len)
+{
+    for (size_t i = 0; origin && i < cfg->n_allowed_origins; i++) {
         const char *a = cfg->allowed_origins[i];
         if (strlen(a) == len && strncasecmp(a, origin, len) == 0)
             return 1;

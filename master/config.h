@@ -18,6 +18,28 @@ enum { LLM_BUILTIN = 0, LLM_OPENAI = 1, LLM_OLLAMA = 2 };
 enum { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ERROR = 3 };
 
 #define CONFIG_MAX_ORIGINS 32
+#define CONFIG_MAX_PROXIES 32
+
+/* JWT algorithms (auth.algorithms), one bit each. */
+enum {
+    CONFIG_ALG_HS256 = 1 << 0,
+    CONFIG_ALG_HS384 = 1 << 1,
+    CONFIG_ALG_HS512 = 1 << 2,
+    CONFIG_ALG_RS256 = 1 << 3,
+    CONFIG_ALG_RS384 = 1 << 4,
+    CONFIG_ALG_RS512 = 1 << 5,
+    CONFIG_ALG_ES256 = 1 << 6,
+    CONFIG_ALG_ES384 = 1 << 7,
+};
+#define CONFIG_ALG_HS (CONFIG_ALG_HS256 | CONFIG_ALG_HS384 | CONFIG_ALG_HS512)
+#define CONFIG_ALG_RS (CONFIG_ALG_RS256 | CONFIG_ALG_RS384 | CONFIG_ALG_RS512)
+
+/* An address block of server.trusted_proxies: IPv4 is stored mapped into
+ * IPv6 (::ffff:a.b.c.d) with 96 added to its prefix length. */
+typedef struct config_cidr {
+    unsigned char addr[16];
+    unsigned bits; /* 0..128 */
+} config_cidr_t;
 
 typedef struct ragws_config {
     /* [server] */
@@ -25,6 +47,9 @@ typedef struct ragws_config {
     uint16_t listen_port;        /* from listen = host:port */
     int workers;                 /* 0 = auto (number of CPUs) */
     uint32_t drain_timeout_ms;
+    char trusted_proxies_raw[1024];    /* comma separated addresses/CIDRs */
+    config_cidr_t trusted_proxies[CONFIG_MAX_PROXIES];
+    size_t n_trusted_proxies;
 
     /* [limits] */
     size_t max_message_bytes;
@@ -59,7 +84,10 @@ typedef struct ragws_config {
     int auth_mode;                     /* AUTH_OFF or AUTH_JWT */
     char jwt_secret_file[PATH_MAX];    /* HS256 secret */
     char jwt_public_key_file[PATH_MAX]; /* RS256/ES256 public key (PEM) */
-    char auth_endpoints[PATH_MAX];     /* comma separated paths; empty = every WebSocket endpoint */
+    char auth_endpoints[PATH_MAX];     /* comma separated paths or prefix*; empty = default set */
+    char auth_algorithms_raw[256];     /* comma separated names; empty = the key's default */
+    uint32_t auth_alg_mask;            /* CONFIG_ALG_* bits; 0 = the key's default */
+    uint32_t auth_leeway_ms;           /* clock skew tolerated on exp/nbf */
 
     /* [postgres] */
     char pg_conninfo[PATH_MAX];        /* "auto" = the private cluster under pg_auto_dir */
@@ -124,6 +152,19 @@ int config_worker_count(const ragws_config_t *cfg);
 /* Is this Origin header value allowed by cors.allowed_origins? */
 int config_origin_allowed(const ragws_config_t *cfg, const char *origin,
                           size_t len);
+
+/* Is it one of the origins listed by name ("*" matches nothing here)? */
+int config_origin_listed(const ragws_config_t *cfg, const char *origin, size_t len);
+
+/* Parse an IPv4 or IPv6 address of len bytes (no brackets, no port) into
+ * the mapped 16-byte form. Returns 0, or -1 when it is not an address. */
+int config_parse_ip(const char *s, size_t len, unsigned char out[16]);
+
+/* Is this address (16-byte mapped form) in server.trusted_proxies? */
+int config_proxy_trusted(const ragws_config_t *cfg, const unsigned char addr[16]);
+
+/* Name of one CONFIG_ALG_* bit ("HS256" ...), NULL for another value. */
+const char *config_alg_name(uint32_t bit);
 
 /* Write every key with its current value, INI style (ragws check-config -v). */
 void config_dump(const ragws_config_t *cfg, FILE *out);

@@ -8,6 +8,7 @@
 #include "master/cli_db.h"
 #include "master/cli_publish.h"
 #include "master/config.h"
+#include "worker/auth.h"
 #include "master/master.h"
 #include "util/log.h"
 
@@ -80,6 +81,15 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc;
+    /* The workers run the same checks (keys, auth.algorithms,
+     * auth.endpoints): refuse here what they would refuse at start. */
+    if ((strcmp(cmd, "check-config") == 0 || strcmp(cmd, "serve") == 0) &&
+        auth_init(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "ragws: %s\n", err);
+        free(cfg);
+        return 1;
+    }
+    auth_shutdown();
     if (strcmp(cmd, "check-config") == 0) {
         printf("%s: OK (listen %s:%u, %d workers)\n", path ? path : "(defaults)",
                cfg->listen_host, cfg->listen_port, config_worker_count(cfg));

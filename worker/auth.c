@@ -3,6 +3,9 @@
  * at all) is decided here first. */
 #include "worker/auth.h"
 
+#include "worker/endpoint.h"
+#include "worker/rest.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
@@ -27,6 +30,8 @@ typedef struct auth_state {
     enum key_kind kind;
     unsigned char *key; /* secret bytes or PEM text, as libjwt wants it */
     size_t key_len;
+    uint32_t algs;    /* CONFIG_ALG_* bits accepted */
+    double leeway_s;  /* auth.leeway */
     char endpoints[sizeof(((ragws_config_t *)0)->auth_endpoints)];
 } auth_state_t;
 
@@ -50,6 +55,9 @@ static void set_why(char *why, size_t whylen, const char *text)
     if (why && whylen)
         snprintf(why, whylen, "%s", text);
 }
+
+static size_t copy_out(char *dst, size_t dstlen, const char *b, const char *e);
+static int is_ows(char c);
 
 static void state_free(auth_state_t *st)
 {
@@ -154,6 +162,96 @@ static int load_public_key(auth_state_t *st, const char *path, char *err,
     return rc;
 }
 
+/* The algorithms the key can verify, and the default when none is listed:
+ * one algorithm, the one the key type names first. */
+static int choose_algorithms(auth_state_t *st, uint32_t listed, char *err, size_t errlen)
+{
+    uint32_t can = 0, def = 0;
+    const char *what = "";
+    switch (st->kind) {
+    case KEY_SECRET: can = CONFIG_ALG_HS; def = CONFIG_ALG_HS256; what = "a shared secret (HS256, HS384, HS512)"; break;
+    case KEY_RSA: can = CONFIG_ALG_RS; def = CONFIG_ALG_RS256; what = "an RSA key (RS256, RS384, RS512)"; break;
+    case KEY_EC256: can = def = CONFIG_ALG_ES256; what = "an EC P-256 key (ES256)"; break;
+    case KEY_EC384: can = def = CONFIG_ALG_ES384; what = "an EC P-384 key (ES384)"; break;
+    case KEY_NONE: break;
+    }
+    uint32_t bad = listed & ~can;
+    if (bad) {
+        uint32_t bit = bad & -bad;
+        return fail(err, errlen, "auth.algorithms: %s cannot be verified with %s",
+                    config_alg_name(bit), what);
+    }
+    st->algs = listed ? listed : def;
+    return 0;
+}
+
+/* Does pattern (literal text, "{}" = one non-empty segment) match s? With
+ * prefix, it is enough that s is a prefix of something pattern matches. */
+static int pattern_match(const char *pat, const char *s, size_t n, int prefix)
+{
+    size_t i = 0;
+    while (*pat) {
+        if (i == n) return prefix;
+        if (pat[0] == '{' && pat[1] == '}') {
+            size_t start = i;
+            while (i < n && s[i] != '/') i++;
+            if (i == start) return 0;
+            pat += 2;
+            continue;
+        }
+        if (*pat++ != s[i++]) return 0;
+    }
+    return i == n;
+}
+
+/* How a path is guarded: ROUTE_USER, ROUTE_PUBLIC, ROUTE_ADMIN, or
+ * ROUTE_NONE when nothing is served there; with prefix, the strongest
+ * reason for refusal is not needed: any USER route under it is enough. */
+static int path_kind(const char *p, size_t n, int prefix)
+{
+    static const char sio[] = "/socket.io/";
+    if (pattern_match(sio, p, n, prefix)) return ROUTE_USER;
+    for (size_t i = 0; endpoint_at(i); i++) {
+        const endpoint_t *ep = endpoint_at(i);
+        if (pattern_match(ep->path, p, n, prefix) && (!prefix || !ep->admin))
+            return ep->admin ? ROUTE_ADMIN : ROUTE_USER;
+    }
+    for (size_t i = 0; rest_routes[i].pattern; i++) {
+        const rest_route_t *r = &rest_routes[i];
+        if (pattern_match(r->pattern, p, n, prefix) && (!prefix || r->kind == ROUTE_USER))
+            return r->kind;
+    }
+    return ROUTE_NONE;
+}
+
+/* auth.endpoints: each item names a path (or prefix*) where a token means
+ * something; check-config and the workers refuse the same lists. */
+static int check_endpoints(const char *list, char *err, size_t errlen)
+{
+    const char *p = list, *end = p + strlen(p);
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *b = p, *e = comma ? comma : end;
+        while (b < e && (*b == ' ' || *b == '\t')) b++;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
+        p = comma ? comma + 1 : end;
+        if (b == e) continue;
+        int prefix = e[-1] == '*';
+        int kind = path_kind(b, (size_t)(e - b) - (size_t)prefix, prefix);
+        int len = (int)(e - b);
+        if (kind == ROUTE_NONE)
+            return fail(err, errlen, "auth.endpoints: %.*s matches no WebSocket endpoint or REST "
+                        "route (admin and public paths do not take a user token)", len, b);
+        if (kind == ROUTE_PUBLIC)
+            return fail(err, errlen, "auth.endpoints: %.*s is always public (health and metrics)",
+                        len, b);
+        if (kind == ROUTE_ADMIN)
+            return fail(err, errlen, "auth.endpoints: %.*s is an admin path: it takes the token of "
+                        "auth.admin_token_file, not a JWT", len, b);
+    }
+    return 0;
+}
+
 int auth_init(const ragws_config_t *cfg, char *err, size_t errlen)
 {
     auth_state_t st;
@@ -178,10 +276,17 @@ int auth_init(const ragws_config_t *cfg, char *err, size_t errlen)
         rc = has_secret ? load_secret(&st, cfg->jwt_secret_file, err, errlen)
                         : load_public_key(&st, cfg->jwt_public_key_file, err,
                                           errlen);
+        if (rc == 0)
+            rc = choose_algorithms(&st, cfg->auth_alg_mask, err, errlen);
         if (rc != 0) {
             state_free(&st);
             return -1;
         }
+    }
+    st.leeway_s = cfg->auth_leeway_ms / 1000.0;
+    if (check_endpoints(st.endpoints, err, errlen) != 0) {
+        state_free(&st);
+        return -1;
     }
     /* Swap only on success: a failed reload keeps the working keys. */
     state_free(&g_auth);
@@ -212,6 +317,9 @@ int auth_path_protected(const char *path, size_t len)
 {
     if (g_auth.mode != AUTH_JWT)
         return 0;
+    int kind = path_kind(path, len, 0);
+    if (kind == ROUTE_PUBLIC || kind == ROUTE_ADMIN)
+        return 0; /* never a user token: always open, or the admin token */
     const char *p = g_auth.endpoints, *end = p + strlen(p);
     int listed_any = 0;
     while (p < end) {
@@ -220,12 +328,29 @@ int auth_path_protected(const char *path, size_t len)
         trim(&b, &e);
         if (b < e) {
             listed_any = 1;
-            if ((size_t)(e - b) == len && memcmp(b, path, len) == 0)
+            size_t n = (size_t)(e - b);
+            if (e[-1] == '*' ? len >= n - 1 && memcmp(b, path, n - 1) == 0
+                             : n == len && memcmp(b, path, len) == 0)
                 return 1;
         }
         p = comma ? comma + 1 : end;
     }
-    return !listed_any; /* empty list: every WebSocket endpoint */
+    /* Empty list: every path but the public and admin ones, unknown paths
+     * included (a 401 before the 404 tells nothing about the routes). */
+    return !listed_any;
+}
+
+size_t auth_bearer_token(const http_request_t *req, char *token, size_t toklen)
+{
+    if (token && toklen)
+        token[0] = '\0';
+    const http_header_t *a = req ? http_find_header(req, "Authorization") : NULL;
+    if (!a || !token || toklen < 2 || a->value_len <= 6 ||
+        strncasecmp(a->value, "Bearer", 6) != 0 || !is_ows(a->value[6]))
+        return 0;
+    const char *b = a->value + 6, *e = a->value + a->value_len;
+    trim(&b, &e);
+    return b < e ? copy_out(token, toklen, b, e) : 0;
 }
 
 /* ---- verification ---- */
@@ -287,27 +412,19 @@ static json_t *decode_json_part(const char *s, size_t n)
     return j;
 }
 
-/* The algorithm the configured key allows for this header alg (exact,
- * case-sensitive names as RFC 7518 spells them), or JWT_ALG_INVAL. */
+/* The algorithm this header alg names (exact, case-sensitive names as RFC
+ * 7518 spells them) when auth.algorithms (or the key's default) accepts
+ * it, else JWT_ALG_INVAL. choose_algorithms keeps the list within what the
+ * key verifies. */
 static jwt_alg_t allowed_alg(const char *alg)
 {
-    switch (g_auth.kind) {
-    case KEY_SECRET:
-        if (strcmp(alg, "HS256") == 0) return JWT_ALG_HS256;
-        break;
-    case KEY_RSA:
-        if (strcmp(alg, "RS256") == 0) return JWT_ALG_RS256;
-        if (strcmp(alg, "RS384") == 0) return JWT_ALG_RS384;
-        if (strcmp(alg, "RS512") == 0) return JWT_ALG_RS512;
-        break;
-    case KEY_EC256:
-        if (strcmp(alg, "ES256") == 0) return JWT_ALG_ES256;
-        break;
-    case KEY_EC384:
-        if (strcmp(alg, "ES384") == 0) return JWT_ALG_ES384;
-        break;
-    case KEY_NONE:
-        break;
+    static const jwt_alg_t libjwt[] = {JWT_ALG_HS256, JWT_ALG_HS384, JWT_ALG_HS512,
+                                       JWT_ALG_RS256, JWT_ALG_RS384, JWT_ALG_RS512,
+                                       JWT_ALG_ES256, JWT_ALG_ES384};
+    for (unsigned i = 0; i < sizeof libjwt / sizeof libjwt[0]; i++) {
+        uint32_t bit = 1u << i;
+        if ((g_auth.algs & bit) && strcmp(alg, config_alg_name(bit)) == 0)
+            return libjwt[i];
     }
     return JWT_ALG_INVAL;
 }
@@ -395,11 +512,11 @@ int auth_verify(const char *token, size_t len, char *sub, size_t sublen,
     double now = (double)time(NULL);
     json_t *exp = json_object_get(payload, "exp");
     json_t *nbf = json_object_get(payload, "nbf");
-    if (exp && now >= json_number_value(exp) + AUTH_LEEWAY_S) {
+    if (exp && now >= json_number_value(exp) + g_auth.leeway_s) {
         reason = "token expired";
         goto out;
     }
-    if (nbf && now + AUTH_LEEWAY_S < json_number_value(nbf)) {
+    if (nbf && now + g_auth.leeway_s < json_number_value(nbf)) {
         reason = "token not yet valid";
         goto out;
     }

@@ -1,13 +1,19 @@
-/* JWT authentication of WebSocket clients (SPEC S7, S4.6).
+/* JWT authentication of WebSocket and REST clients (SPEC S7, S4.6).
  *
- * auth.mode = jwt verifies compact JWS tokens with libjwt: HS256 with the
- * secret in auth.jwt_secret_file, or RS256/RS384/RS512 (RSA key) and
- * ES256 (P-256) / ES384 (P-384) with the PEM public key in
- * auth.jwt_public_key_file. The two files are exclusive. The algorithm a
- * token names must belong to the configured key type; this is checked
+ * auth.mode = jwt verifies compact JWS tokens with libjwt: HS256/384/512
+ * with the secret in auth.jwt_secret_file, or RS256/RS384/RS512 (RSA key)
+ * and ES256 (P-256) / ES384 (P-384) with the PEM public key in
+ * auth.jwt_public_key_file. The two files are exclusive. auth.algorithms
+ * lists the accepted algorithms (default: one, HS256 / RS256 / ES256 /
+ * ES384 by key type); a token's "alg" must be in it, which is checked
  * before libjwt sees the token, because libjwt dispatches on the token's
  * own "alg" (an HS256 token would otherwise be checked with the public key
  * PEM as HMAC secret: algorithm confusion). "none" is never accepted.
+ * exp and nbf are honoured with auth.leeway seconds of clock skew.
+ *
+ * auth.endpoints says which paths need a token (auth_path_protected); the
+ * same rules refuse a bad list in auth_init, so check-config and the
+ * workers agree.
  *
  * Key material is process-global: call auth_init in each process after the
  * configuration is loaded (again on reload; a failed reload keeps the
@@ -28,20 +34,26 @@
 #define AUTH_TOKEN_BUF (AUTH_TOKEN_MAX + 2)
 /* Recommended size of the sub buffer of auth_verify. */
 #define AUTH_SUB_MAX 256
-/* Clock skew tolerated on exp and nbf, seconds. */
-#define AUTH_LEEWAY_S 30
-
-/* Load the key material (nothing when auth.mode = off). Returns 0, or -1
- * with a message in err, e.g. "auth.jwt_secret_file: cannot read ...". */
+/* Load the key material (nothing when auth.mode = off), check
+ * auth.algorithms against the key and auth.endpoints against the routes.
+ * Returns 0, or -1 with a message in err, e.g. "auth.jwt_secret_file:
+ * cannot read ...", "auth.algorithms: RS384 cannot be verified with ...",
+ * "auth.endpoints: /x matches no WebSocket endpoint or REST route". */
 int auth_init(const ragws_config_t *cfg, char *err, size_t errlen);
 void auth_shutdown(void);
 
-/* Does this WebSocket path need a token? Mode jwt and the path is listed in
- * auth.endpoints (exact match), or the list is empty (every path). */
+/* Does this path (WebSocket or REST) need a token? Mode jwt, the path is
+ * neither public (/health, /ready, /metrics) nor admin, and it is listed
+ * in auth.endpoints (exact, or an item "prefix*"), or the list is empty
+ * (every other path, unknown ones included). */
 int auth_path_protected(const char *path, size_t len);
 
+/* The token of "Authorization: Bearer <t>" (REST takes no other carrier),
+ * NUL-terminated into token; its length, 0 when there is none. */
+size_t auth_bearer_token(const http_request_t *req, char *token, size_t toklen);
+
 /* Verify a compact JWT: signature, algorithm policy, exp and nbf (with
- * AUTH_LEEWAY_S). Returns 0 and copies the "sub" claim into sub (empty when
+ * auth.leeway). Returns 0 and copies the "sub" claim into sub (empty when
  * absent; a sub that does not fit is refused rather than cut), or -1 with
  * one of "missing token", "malformed token", "bad signature",
  * "token expired", "token not yet valid", "algorithm not allowed" in why.

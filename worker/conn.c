@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <strings.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ static void conn_free(void *p)
 {
     conn_t *c = p;
     free(c->in);
+    free(c->sub);
     free(c);
 }
 
@@ -238,9 +240,12 @@ static conn_t *setup_conn(int fd, const struct sockaddr_storage *ss, int adopted
         if (IN6_IS_ADDR_V4MAPPED(&c->peer) && c->peer.s6_addr[12] == 127)
             c->flags |= CF_LOOPBACK;
     }
-    /* A handed-over socket was admitted by the worker that accepted it. */
-    uint32_t per_ip = adopted && wk->cfg->max_connections_per_ip ? UINT32_MAX
-                                                                 : wk->cfg->max_connections_per_ip;
+    if (config_proxy_trusted(wk->cfg, c->peer.s6_addr)) c->flags |= CF_TRUSTED_PROXY;
+    /* A handed-over socket was admitted by the worker that accepted it; a
+     * trusted proxy carries many clients, so its address has no limit. */
+    uint32_t per_ip = (adopted || (c->flags & CF_TRUSTED_PROXY)) && wk->cfg->max_connections_per_ip
+                          ? UINT32_MAX
+                          : wk->cfg->max_connections_per_ip;
     if (ip_table_acquire(wk->ips, &c->peer, per_ip) < 0) {
         /* Over the per-IP limit: refuse before spending anything on it. */
         static const char resp[] =
@@ -317,4 +322,97 @@ void conn_accept_ready(loop_t *loop, loop_watch_t *w, uint32_t events)
         }
         setup_conn(fd, &ss, 0);
     }
+}
+
+/* ---- client address behind a proxy (server.trusted_proxies) ---- */
+
+#define FWD_MAX 32
+
+static int addr_loopback(const unsigned char a[16])
+{
+    static const unsigned char v6lo[16] = {[15] = 1};
+    if (memcmp(a, v6lo, 16) == 0) return 1;
+    return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 && a[12] == 127;
+}
+
+/* One node of X-Forwarded-For or a Forwarded "for=": a bare address,
+ * "[v6]" or "[v6]:port", "v4:port", optionally quoted. -1 when it is not an
+ * address ("unknown", an obfuscated name). */
+static int parse_node(const char *b, const char *e, unsigned char out[16])
+{
+    while (b < e && (*b == ' ' || *b == '\t' || *b == '"')) b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '"')) e--;
+    if (b < e && *b == '[') {
+        const char *close = memchr(b, ']', (size_t)(e - b));
+        if (!close) return -1;
+        return config_parse_ip(b + 1, (size_t)(close - b - 1), out);
+    }
+    const char *colon = memchr(b, ':', (size_t)(e - b));
+    if (colon && !memchr(colon + 1, ':', (size_t)(e - colon - 1)))
+        e = colon; /* v4:port (a v6 address has several colons) */
+    return config_parse_ip(b, (size_t)(e - b), out);
+}
+
+/* The "for=" value of one Forwarded element, or NULL. */
+static const char *forwarded_for(const char *b, const char *e, const char **end)
+{
+    while (b < e) {
+        const char *semi = memchr(b, ';', (size_t)(e - b));
+        const char *pe = semi ? semi : e;
+        while (b < pe && (*b == ' ' || *b == '\t')) b++;
+        if (pe - b > 4 && strncasecmp(b, "for=", 4) == 0) {
+            *end = pe;
+            return b + 4;
+        }
+        b = semi ? semi + 1 : e;
+    }
+    return NULL;
+}
+
+/* Addresses the forwarding headers name, in order (first = farthest).
+ * Unparsable nodes are kept as invalid (ok[i] = 0). Returns the count, or
+ * -1 when there is no forwarding header at all. */
+static int forwarded_nodes(const http_request_t *req, unsigned char addr[][16], int *ok)
+{
+    int n = 0, seen = 0;
+    for (size_t h = 0; h < req->n_headers; h++) {
+        const http_header_t *hd = &req->headers[h];
+        int xff = hd->name_len == 15 && strncasecmp(hd->name, "X-Forwarded-For", 15) == 0;
+        int fwd = hd->name_len == 9 && strncasecmp(hd->name, "Forwarded", 9) == 0;
+        if (!xff && !fwd) continue;
+        seen = 1;
+        const char *p = hd->value, *end = hd->value + hd->value_len;
+        while (p < end) {
+            const char *comma = memchr(p, ',', (size_t)(end - p));
+            const char *ie = comma ? comma : end, *nb = p, *ne = ie;
+            if (fwd) nb = forwarded_for(p, ie, &ne);
+            if (nb && n < FWD_MAX) {
+                ok[n] = parse_node(nb, ne, addr[n]) == 0;
+                n++;
+            } else if (nb) {
+                return FWD_MAX + 1; /* too long a chain: trust nothing */
+            }
+            p = comma ? comma + 1 : end;
+        }
+    }
+    return seen ? n : -1;
+}
+
+int conn_request_loopback(const conn_t *c, const http_request_t *req)
+{
+    unsigned char addr[FWD_MAX][16];
+    int ok[FWD_MAX];
+    int n = forwarded_nodes(req, addr, ok);
+    if (n < 0) return (c->flags & CF_LOOPBACK) != 0; /* nothing forwarded */
+    /* Forwarded by a peer we do not trust: its headers say nothing about
+     * the client, but they say the request is not the loopback host's own. */
+    if (!(c->flags & CF_TRUSTED_PROXY) || n == 0 || n > FWD_MAX) return 0;
+    /* Rightmost address that is not a trusted proxy is the client; each
+     * trusted hop vouches only for the address to its left. */
+    for (int i = n - 1; i >= 0; i--) {
+        if (!ok[i]) return 0;
+        if (i > 0 && config_proxy_trusted(wk->cfg, addr[i])) continue;
+        return addr_loopback(addr[i]);
+    }
+    return 0;
 }

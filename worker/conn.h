@@ -16,6 +16,7 @@
 
 struct endpoint;
 struct channel;
+struct http_request;
 
 enum conn_state {
     CONN_HTTP = 0,
@@ -39,6 +40,7 @@ enum conn_flag {
                                   would not take it out of our epoll set */         /* current request is HEAD: no body in the answer */
     CF_HTTP_PENDING = 1 << 9,  /* a REST answer is being computed (ep_data: http_pending_t) */
     CF_HTTP_RESUME = 1 << 12,  /* an async answer ended: parse waiting input (http_resume) */
+    CF_TRUSTED_PROXY = 1 << 13, /* peer is in server.trusted_proxies */
 };
 
 #define CONN_MAX_SUBS 2
@@ -67,6 +69,7 @@ typedef struct conn {
     uint16_t strikes; /* rate-limit violations */
     uint32_t id;
     struct in6_addr peer; /* IPv4 mapped into IPv6 */
+    char *sub;            /* JWT "sub" verified at the upgrade (NULL: none) */
 
     /* HTTP: unparsed input (allocated while a request is incomplete). */
     char *in;
@@ -113,6 +116,13 @@ void conn_adopt(int fd, const char *bytes, size_t len);
 /* Accept loop callback and the flush hook (worker.c wires them). */
 void conn_accept_ready(loop_t *loop, loop_watch_t *w, uint32_t events);
 void conn_flush_dirty(void);
+
+/* Is the client of this request on loopback (SPEC S7, admin without a
+ * token)? A direct peer that is not a trusted proxy counts only if the
+ * request carries no X-Forwarded-For / Forwarded (something forwarded it);
+ * through a trusted proxy, the client named by those headers (rightmost
+ * address that is not itself a trusted proxy) decides. */
+int conn_request_loopback(const conn_t *c, const struct http_request *req);
 
 /* Dotted/hex text of the peer address (for logs and per-IP limits). */
 const char *conn_peer_text(const conn_t *c, char *buf, size_t len);

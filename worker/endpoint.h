@@ -22,5 +22,7 @@ typedef struct endpoint {
 } endpoint_t;
 
 const endpoint_t *endpoint_find(const char *path, size_t len);
+/* The i-th endpoint of the table, NULL past the end (for auth.endpoints checks). */
+const endpoint_t *endpoint_at(size_t i);
 
 #endif

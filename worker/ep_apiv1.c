@@ -117,6 +117,7 @@ static void query(apiv1_session_t *s, json_t *msg)
         .temperature = -1,
         .conv_kind = "apiv1",
         .conv_external_id = s->conv_ext,
+        .owner = s->c->sub,
     };
     j->job = rag_start(&p, &apiv1_events, j);
     if (!j->job) {

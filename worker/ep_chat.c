@@ -118,6 +118,7 @@ static void ask(chat_session_t *s, const chat_msg_t *m)
         .temperature = -1,
         .conv_kind = "chat",
         .conv_external_id = s->conv_ext,
+        .owner = s->c->sub,
         .include_history = 1,
     };
     j->job = rag_start(&p, &chat_events, j);

@@ -143,6 +143,7 @@ static void start_query(qsession_t *s, const query_msg_t *m)
         .language = s->language[0] ? s->language : NULL,
         .conv_kind = "query",
         .conv_external_id = s->conv_ext,
+        .owner = s->c->sub,
     };
     r->job = rag_start(&p, &query_events, r);
     if (!r->job) {

@@ -177,7 +177,7 @@ static int const_time_eq(const char *a, size_t alen, const char *b, size_t blen)
 int http_admin_allowed(const conn_t *c, const http_request_t *req)
 {
     const char *tok = wk->cfg->admin_token;
-    if (!tok[0]) return (c->flags & CF_LOOPBACK) != 0;
+    if (!tok[0]) return conn_request_loopback(c, req);
     const http_header_t *h = http_find_header(req, "Authorization");
     if (h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0)
         return const_time_eq(h->value + 7, h->value_len - 7, tok, strlen(tok));
@@ -191,6 +191,12 @@ int http_origin_allowed(const http_request_t *req)
     const http_header_t *o = http_find_header(req, "Origin");
     /* Non-browser clients send no Origin: nothing to check. */
     return !o || config_origin_allowed(wk->cfg, o->value, o->value_len);
+}
+
+int http_origin_listed(const http_request_t *req)
+{
+    const http_header_t *o = http_find_header(req, "Origin");
+    return !o || config_origin_listed(wk->cfg, o->value, o->value_len);
 }
 
 static int is_upgrade(const http_request_t *req)

@@ -46,10 +46,14 @@ void http_resume(conn_t *c);
 void http_abort_async(conn_t *c);
 
 /* Admin check: the admin token as "Authorization: Bearer" or ?token=, or,
- * when no token file is configured, a loopback peer. */
+ * when no token file is configured, a loopback client
+ * (conn_request_loopback: never a request forwarded by an untrusted peer). */
 int http_admin_allowed(const conn_t *c, const http_request_t *req);
 
 /* Is the request's Origin (if any) allowed by cors.allowed_origins? */
 int http_origin_allowed(const http_request_t *req);
+/* Stricter, for admin calls: no Origin, or one listed explicitly in
+ * cors.allowed_origins ("*" does not count). */
+int http_origin_listed(const http_request_t *req);
 
 #endif

@@ -18,8 +18,9 @@
 
 static const char SQL_STORE_USER[] =
     "WITH conv AS ("
-    " INSERT INTO conversations (kind, external_id) VALUES ($1, $2)"
+    " INSERT INTO conversations (kind, external_id, owner) VALUES ($1, $2, $5)"
     " ON CONFLICT (kind, external_id) DO UPDATE SET updated_at = now()"
+    "  WHERE conversations.owner IS NOT DISTINCT FROM EXCLUDED.owner"
     " RETURNING id)"
     " INSERT INTO messages (conversation_id, role, content, metadata)"
     " SELECT id, 'user', $3, $4::jsonb FROM conv"
@@ -64,6 +65,7 @@ struct rag_job {
     void *ud;
     struct rag_job *prev, *next;
     char *question, *collection, *mode, *model, *language, *conv_kind, *conv_ext;
+    char *owner; /* JWT sub stored as the conversation's owner; NULL: none */
     int k;
     uint32_t max_tokens;
     double temperature;
@@ -114,6 +116,7 @@ static void free_params(rag_job_t *j)
     free(j->language);
     free(j->conv_kind);
     free(j->conv_ext);
+    free(j->owner);
     free(j);
 }
 
@@ -621,6 +624,11 @@ static void user_stored(void *ud, PGresult *res, const char *err)
              "storing_message");
         return;
     }
+    if (PQntuples(res) == 0) {
+        /* The conversation exists with another owner: never continue it. */
+        fail(j, "FORBIDDEN", "this conversation belongs to another user", "storing_message");
+        return;
+    }
     j->conv_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     j->user_msg_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     if (j->ev.on_stored) EMIT(j, j->ev.on_stored(j->ud, j->conv_id, j->user_msg_id));
@@ -639,8 +647,8 @@ static void kick(loop_t *loop, loop_timer_t *t)
     json_t *meta = json_pack("{s:s, s:s}", "collection", j->collection, "mode", j->mode);
     char *m = json_msg_dump(meta);
     json_decref(meta);
-    const char *vals[4] = {j->conv_kind, j->conv_ext, j->question, m};
-    j->pending = db_exec(SQL_STORE_USER, 4, vals, user_stored, j);
+    const char *vals[5] = {j->conv_kind, j->conv_ext, j->question, m, j->owner};
+    j->pending = db_exec(SQL_STORE_USER, 5, vals, user_stored, j);
     free(m);
     if (!j->pending)
         fail(j, "STORAGE_UNAVAILABLE",
@@ -668,6 +676,10 @@ rag_job_t *rag_start(const rag_params_t *p, const rag_events_t *ev, void *ud)
     if (p->conv_kind) {
         j->conv_kind = strdup(p->conv_kind);
         j->conv_ext = strdup(p->conv_external_id ? p->conv_external_id : "");
+        if (p->owner && p->owner[0] && !(j->owner = strdup(p->owner))) {
+            free_params(j);
+            return NULL;
+        }
     }
     if (!j->question || !j->collection || !j->mode || !j->model ||
         (p->conv_kind && (!j->conv_kind || !j->conv_ext))) {

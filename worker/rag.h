@@ -37,6 +37,10 @@ typedef struct rag_params {
     /* Persistence: conversation (kind, external id); kind NULL = none. */
     const char *conv_kind;
     const char *conv_external_id;
+    /* Owner (JWT sub) stored with a new conversation; an existing one is
+     * continued only by the same owner (else error FORBIDDEN). NULL or "":
+     * none. */
+    const char *owner;
     int include_history;
 } rag_params_t;
 

@@ -10,6 +10,7 @@
 
 #include "protocol/json_msg.h"
 #include "worker/http_server.h"
+#include "worker/rest.h"
 #include "worker/rest_projects.h"
 #include "worker/sio.h"
 
@@ -76,10 +77,7 @@ int rest_projects_dispatch(conn_t *c, const http_request_t *req, const char *bod
         http_respond_error(c, 405, "METHOD_NOT_ALLOWED", "use POST");
         return 1;
     }
-    if (!http_admin_allowed(c, req)) {
-        http_respond_error(c, 401, "UNAUTHORIZED", "admin token required (Authorization: Bearer <token>)");
-        return 1;
-    }
+    if (!rest_admin_gate(c, req)) return 1;
     const char *code;
     char err[256];
     json_t *v = json_msg_parse(body, len, &code, err, sizeof err);

@@ -100,7 +100,9 @@ static const char SQL_COLLECTION[] =
     " FROM collections col WHERE col.name = $1";
 
 /* {id} is the numeric conversation id or an external id (chat session,
- * Socket.IO chat_id, /ws/conversation session ...). */
+ * Socket.IO chat_id, /ws/conversation session ...). $2: the owner filter
+ * (NULL: none; "": conversations without owner). Another user's
+ * conversation is simply not found (404), so ids cannot be probed. */
 static const char SQL_CONVERSATION_MESSAGES[] =
     "SELECT json_build_object('conversation_id', cv.id, 'kind', cv.kind,"
     " 'external_id', cv.external_id, 'created_at', cv.created_at,"
@@ -109,7 +111,8 @@ static const char SQL_CONVERSATION_MESSAGES[] =
     "   'created_at', m.created_at) ORDER BY m.id)"
     "  FROM messages m WHERE m.conversation_id = cv.id), '[]'::json))::text"
     " FROM conversations cv"
-    " WHERE ($1 ~ '^[0-9]{1,18}$' AND cv.id = $1::bigint) OR cv.external_id = $1"
+    " WHERE (($1 ~ '^[0-9]{1,18}$' AND cv.id = $1::bigint) OR cv.external_id = $1)"
+    "  AND ($2::text IS NULL OR cv.owner IS NOT DISTINCT FROM nullif($2, ''))"
     " ORDER BY (cv.id::text = $1) DESC, cv.updated_at DESC LIMIT 1";
 
 /* ---- POST /api/query ---- */
@@ -186,7 +189,8 @@ static const rag_events_t rq_events = {
     .on_error = rq_error,
 };
 
-static void post_query(conn_t *c, const http_request_t *req, const char *body, size_t len)
+static void post_query(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                       const char *owner)
 {
     query_msg_t m;
     const char *code;
@@ -220,6 +224,7 @@ static void post_query(conn_t *c, const http_request_t *req, const char *body, s
             .temperature = -1,
             .conv_kind = "rest",
             .conv_external_id = ext,
+            .owner = owner,
         };
         q->job = rag_start(&p, &rq_events, q);
     }
@@ -252,7 +257,8 @@ static int segment_ok(const char *s, size_t len)
     return 1;
 }
 
-int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t len)
+int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                      const char *owner)
 {
     int get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
     int post = req->method_len == 4 && memcmp(req->method, "POST", 4) == 0;
@@ -262,7 +268,7 @@ int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, si
 
     if (req->path_len == 10 && memcmp(req->path, "/api/query", 10) == 0) {
         if (!post) goto not_allowed;
-        post_query(c, req, body, len);
+        post_query(c, req, body, len, owner);
         return 1;
     }
     if (req->path_len == 16 && memcmp(req->path, "/api/collections", 16) == 0) {
@@ -294,8 +300,8 @@ int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, si
         }
         memcpy(seg, rest, idlen);
         seg[idlen] = 0;
-        const char *vals[1] = {seg};
-        db_get(c, req, SQL_CONVERSATION_MESSAGES, 1, vals, "no such conversation");
+        const char *vals[2] = {seg, owner};
+        db_get(c, req, SQL_CONVERSATION_MESSAGES, 2, vals, "no such conversation");
         return 1;
     }
     return 0;

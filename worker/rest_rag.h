@@ -7,7 +7,12 @@
 #include "worker/conn.h"
 #include "worker/http_parser.h"
 
-/* Returns 1 when the path was one of ours (answered or answering). */
-int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t len);
+/* Returns 1 when the path was one of ours (answered or answering). owner:
+ * NULL when auth is off (every conversation is readable); else the
+ * caller's JWT sub, "" for none: only conversations stored with that owner
+ * (NULL owner for "") are found, the others answer 404. A conversation
+ * POST /api/query creates gets that owner. */
+int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                      const char *owner);
 
 #endif

@@ -13,6 +13,11 @@ static const endpoint_t *const endpoints[] = {
     &ep_chat,
 };
 
+const endpoint_t *endpoint_at(size_t i)
+{
+    return i < sizeof endpoints / sizeof endpoints[0] ? endpoints[i] : NULL;
+}
+
 const endpoint_t *endpoint_find(const char *path, size_t len)
 {
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {

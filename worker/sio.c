@@ -53,6 +53,7 @@ struct sio_session {
     uint64_t connected_at_ms; /* wall clock, for the metadata */
     sio_job_t *jobs;
     uint32_t n_jobs;
+    char *sub; /* JWT sub of the CONNECT auth: owner of its conversations */
 };
 
 static sio_session_t *sessions[SIO_BUCKETS];
@@ -255,6 +256,7 @@ static void session_close(sio_session_t *s, const char *why)
     for (uint32_t i = 0; i < s->qn; i++) free(s->q[i]);
     free(s->q);
     json_decref(s->chat_json);
+    free(s->sub);
     free(s);
 }
 
@@ -493,6 +495,7 @@ static void send_message(sio_session_t *s, json_t *data, int64_t ack)
         .model = json_is_string(model) ? json_string_value(model) : NULL,
         .conv_kind = "socketio",
         .conv_external_id = ext,
+        .owner = s->sub,
         .include_history = !hist || json_is_null(hist) || json_is_true(hist),
     };
     j->job = rag_start(&p, &sio_events, j);
@@ -556,6 +559,8 @@ static void namespace_connect(sio_session_t *s, sio_packet_t *p)
             send_owned(s, sio_connect_error("/", msg));
             return;
         }
+        free(s->sub);
+        s->sub = sub[0] ? strdup(sub) : NULL;
     }
     s->connected = 1;
     random_hex(s->sio_sid, 10);

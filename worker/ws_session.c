@@ -472,6 +472,9 @@ void ws_upgrade(conn_t *c, const http_request_t *req, const endpoint_t *ep,
         return reject(c, 400, "BAD_HANDSHAKE", "missing or malformed Sec-WebSocket-Key", NULL);
     if (!http_origin_allowed(req))
         return reject(c, 403, "ORIGIN_NOT_ALLOWED", "Origin not in cors.allowed_origins", NULL);
+    if (ep->admin && !http_origin_listed(req))
+        return reject(c, 403, "ORIGIN_NOT_ALLOWED",
+                      "admin endpoints accept only an Origin listed in cors.allowed_origins", NULL);
     if (ep->admin && !http_admin_allowed(c, req))
         return reject(c, 401, "UNAUTHORIZED", "admin token required", NULL);
     if (wk->draining)
@@ -495,6 +498,11 @@ void ws_upgrade(conn_t *c, const http_request_t *req, const endpoint_t *ep,
         if (!tlen) snprintf(why, sizeof why, "missing token");
         else auth_verify(token, tlen, sub, sizeof sub, why, sizeof why);
         auth_failed = why[0] != 0;
+        /* The owner of the conversations this connection creates. */
+        if (!auth_failed && sub[0] && !(c->sub = strdup(sub))) {
+            conn_close(c, "out of memory");
+            return;
+        }
     }
 
     unsigned char sha[SHA_DIGEST_LENGTH];

@@ -198,7 +198,8 @@ describe('Socket.IO project rooms', () => {
     const srv = ctx.server;
     const cases = [
       ['POST', '/api/projects/1/updates', { data: {} }, 400],
-      ['POST', '/api/projects/1/updates', 'not json', 400],
+      // a string body goes without Content-Type: admin calls take JSON only
+      ['POST', '/api/projects/1/updates', 'not json', 415],
       ['POST', '/api/projects/1/documents/5/status', { status: 'done', progress: 10 }, 400],
       ['POST', '/api/projects/1/documents/5/status', { status: 'processing', progress: 101 }, 400],
       ['POST', '/api/projects/1/documents/5/status', { status: 'processing', progress: 'x' }, 400],
@@ -211,6 +212,9 @@ describe('Socket.IO project rooms', () => {
       const r = await srv.http(method, p, { body });
       assert.equal(r.status, want, `${method} ${p} ${JSON.stringify(body)} -> ${r.status} ${r.body}`);
     }
+    const bad = await srv.http('POST', '/api/projects/1/updates',
+      { body: 'not json', headers: { 'Content-Type': 'application/json' } });
+    assert.equal(bad.status, 400, bad.body);
     // progress is optional; completed/failed accepted
     for (const st of ['completed', 'failed']) {
       const r = await srv.http('POST', '/api/projects/1/documents/abc/status', { body: { status: st } });

@@ -114,6 +114,8 @@ static int init_with(const char *secret_file, const char *pub_file)
 }
 
 #define NO_TIME LONG_MIN
+/* auth.leeway default (ragws.conf), seconds. */
+#define LEEWAY_S 30
 
 /* A libjwt-made token; caller frees. */
 static char *make_token(jwt_alg_t alg, const char *key, size_t keylen,
@@ -201,7 +203,7 @@ static void test_hs256_valid(void)
     CHECK_EQ_STR(sub, "");
     free(t);
     /* Inside the leeway on both ends. */
-    t = hs256("bob", now - AUTH_LEEWAY_S / 2, now + AUTH_LEEWAY_S / 2);
+    t = hs256("bob", now - LEEWAY_S / 2, now + LEEWAY_S / 2);
     CHECK_EQ_INT(verify(t), 0);
     CHECK_EQ_STR(sub, "bob");
     free(t);
@@ -216,7 +218,7 @@ static void test_expired(void)
     CHECK_EQ_STR(why, "token expired");
     CHECK_EQ_STR(sub, "");
     free(t);
-    t = hs256("alice", now - AUTH_LEEWAY_S - 5, NO_TIME);
+    t = hs256("alice", now - LEEWAY_S - 5, NO_TIME);
     CHECK_EQ_INT(verify(t), -1);
     CHECK_EQ_STR(why, "token expired");
     free(t);
@@ -312,14 +314,64 @@ static void test_rs256_valid(void)
     CHECK_EQ_INT(verify(t), 0);
     CHECK_EQ_STR(sub, "carol");
     free(t);
+    /* Default list: RS256 alone. */
     t = make_token(JWT_ALG_RS512, rsa_priv, strlen(rsa_priv), "dave", NO_TIME, NO_TIME);
-    CHECK_EQ_INT(verify(t), 0);
-    CHECK_EQ_STR(sub, "dave");
+    CHECK_EQ_INT(verify(t), -1);
+    CHECK_EQ_STR(why, "algorithm not allowed");
     free(t);
     t = make_token(JWT_ALG_RS256, rsa_priv, strlen(rsa_priv), "carol", now - 3600, NO_TIME);
     CHECK_EQ_INT(verify(t), -1);
     CHECK_EQ_STR(why, "token expired");
     free(t);
+}
+
+static void test_algorithms_listed(void)
+{
+    config_defaults(&cfg);
+    cfg.auth_mode = AUTH_JWT;
+    snprintf(cfg.jwt_public_key_file, sizeof cfg.jwt_public_key_file, "%s", path_rsa_pub);
+    CHECK_EQ_INT(config_set(&cfg, "auth", "algorithms", "RS256, RS512", err, sizeof err), 0);
+    CHECK_EQ_INT(auth_init(&cfg, err, sizeof err), 0);
+    char *t = make_token(JWT_ALG_RS512, rsa_priv, strlen(rsa_priv), "dave", NO_TIME, NO_TIME);
+    CHECK_EQ_INT(verify(t), 0);
+    CHECK_EQ_STR(sub, "dave");
+    free(t);
+    t = make_token(JWT_ALG_RS384, rsa_priv, strlen(rsa_priv), "dave", NO_TIME, NO_TIME);
+    CHECK_EQ_INT(verify(t), -1);
+    CHECK_EQ_STR(why, "algorithm not allowed");
+    free(t);
+    /* A list the key cannot verify is refused at init. */
+    CHECK_EQ_INT(config_set(&cfg, "auth", "algorithms", "ES256", err, sizeof err), 0);
+    CHECK_EQ_INT(auth_init(&cfg, err, sizeof err), -1);
+    CHECK(strstr(err, "ES256 cannot be verified with an RSA key") != NULL);
+    /* Names: none and unknown ones are configuration errors, so is a mix. */
+    CHECK_EQ_INT(config_set(&cfg, "auth", "algorithms", "none", err, sizeof err), -1);
+    CHECK(strstr(err, "never accepted") != NULL);
+    CHECK_EQ_INT(config_set(&cfg, "auth", "algorithms", "RS256, PS256", err, sizeof err), -1);
+    CHECK(strstr(err, "unknown JWT algorithm \"PS256\"") != NULL);
+    CHECK_EQ_INT(config_set(&cfg, "auth", "algorithms", "HS256,RS256", err, sizeof err), -1);
+    CHECK_EQ_INT(config_set(&cfg, "auth", "algorithms", "rs256", err, sizeof err), -1);
+}
+
+static void test_leeway_setting(void)
+{
+    config_defaults(&cfg);
+    cfg.auth_mode = AUTH_JWT;
+    snprintf(cfg.jwt_secret_file, sizeof cfg.jwt_secret_file, "%s", path_secret);
+    CHECK_EQ_INT(config_set(&cfg, "auth", "leeway", "0", err, sizeof err), 0);
+    CHECK_EQ_INT(auth_init(&cfg, err, sizeof err), 0);
+    long now = (long)time(NULL);
+    char *t = hs256("bob", now - 2, NO_TIME); /* expired 2 s ago, no leeway */
+    CHECK_EQ_INT(verify(t), -1);
+    CHECK_EQ_STR(why, "token expired");
+    CHECK_EQ_INT(config_set(&cfg, "auth", "leeway", "2m", err, sizeof err), 0);
+    CHECK_EQ_INT(auth_init(&cfg, err, sizeof err), 0);
+    CHECK_EQ_INT(verify(t), 0);
+    free(t);
+    t = hs256("bob", NO_TIME, now + 100); /* nbf inside two minutes */
+    CHECK_EQ_INT(verify(t), 0);
+    free(t);
+    CHECK_EQ_INT(config_set(&cfg, "auth", "leeway", "10m", err, sizeof err), -1);
 }
 
 static void test_es256_valid(void)
@@ -597,6 +649,42 @@ static void test_path_protected(void)
     CHECK_EQ_INT(auth_path_protected("/ws/query/x", 11), 0);
     /* Length is honoured: "/ws/query" inside a longer buffer. */
     CHECK_EQ_INT(auth_path_protected("/ws/query?x", 9), 1);
+    CHECK_EQ_INT(auth_path_protected("/api/query", 10), 0);
+
+    /* Default list: REST user routes too, never public or admin paths. */
+    CHECK_EQ_INT(init_with(path_secret, ""), 0);
+    CHECK_EQ_INT(auth_path_protected("/api/query", 10), 1);
+    CHECK_EQ_INT(auth_path_protected("/api/conversations/7/messages", 29), 1);
+    CHECK_EQ_INT(auth_path_protected("/health", 7), 0);
+    CHECK_EQ_INT(auth_path_protected("/ready", 6), 0);
+    CHECK_EQ_INT(auth_path_protected("/metrics", 8), 0);
+    CHECK_EQ_INT(auth_path_protected("/api/broadcast", 14), 0);
+    CHECK_EQ_INT(auth_path_protected("/ws/publish", 11), 0);
+    CHECK_EQ_INT(auth_path_protected("/api/projects/p1/updates", 24), 0);
+
+    /* REST paths and prefixes in the list are what is enforced. */
+    CHECK_EQ_INT(config_set(&cfg, "auth", "endpoints", "/api/query, /api/conversations/*", err,
+                            sizeof err), 0);
+    CHECK_EQ_INT(auth_init(&cfg, err, sizeof err), 0);
+    CHECK_EQ_INT(auth_path_protected("/api/query", 10), 1);
+    CHECK_EQ_INT(auth_path_protected("/api/conversations/7/messages", 29), 1);
+    CHECK_EQ_INT(auth_path_protected("/api/collections", 16), 0);
+    CHECK_EQ_INT(auth_path_protected("/ws/query", 9), 0);
+
+    /* What check-config refuses, the workers refuse too (same auth_init). */
+    static const char *const bad[] = {"/api/querry", "/health", "/metrics", "/api/broadcast",
+                                      "/ws/publish", "/api/projects/*", "/nothing*"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ_INT(config_set(&cfg, "auth", "endpoints", bad[i], err, sizeof err), 0);
+        CHECK_EQ_INT(auth_init(&cfg, err, sizeof err), -1);
+        CHECK(strstr(err, "auth.endpoints") != NULL);
+    }
+    CHECK_EQ_INT(config_set(&cfg, "auth", "endpoints", "ws/query", err, sizeof err), -1);
+    CHECK_EQ_INT(config_set(&cfg, "auth", "endpoints", "/ws/*x", err, sizeof err), -1);
+    CHECK_EQ_INT(config_set(&cfg, "auth", "endpoints", "/api/*", err, sizeof err), 0);
+    CHECK_EQ_INT(auth_init(&cfg, err, sizeof err), 0);
+    CHECK_EQ_INT(auth_path_protected("/api/collections/docs", 21), 1);
+    CHECK_EQ_INT(auth_path_protected("/api/broadcast", 14), 0);
 }
 
 static void test_init_errors(void)
@@ -648,6 +736,8 @@ int main(void)
     RUN(test_alg_none);
     RUN(test_alg_confusion);
     RUN(test_rs256_valid);
+    RUN(test_algorithms_listed);
+    RUN(test_leeway_setting);
     RUN(test_es256_valid);
     RUN(test_tampered_payload);
     RUN(test_garbage);
