@@ -195,6 +195,7 @@ static void publish_follow_ups(const char (*qs)[256], int n)
     json_t *msg = json_pack("{s:s, s:o}", "type", "follow_up_questions", "questions", arr);
     char *s = json_msg_dump(msg);
     json_decref(msg);
+    if (!s) return; /* out of memory */
     if (worker_publish("global", 6, s, strlen(s)) < 0)
         log_warn("follow-up questions not broadcast: ring record too large");
     free(s);
