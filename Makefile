@@ -76,7 +76,8 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
 	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined $(INC) -o $@ $< $(FUZZ_LIB_SRC_$*) $(LIBS)
 
 FUZZ_LIB_SRC_fuzz_http_parser := worker/http_parser.c
-FUZZ_LIB_SRC_fuzz_protocol_msgs := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c
+FUZZ_LIB_SRC_fuzz_protocol_msgs := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c util/utf8.c
+FUZZ_LIB_SRC_fuzz_protocol_errors := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c protocol/apiv1.c protocol/monitor.c util/utf8.c
 
 fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \

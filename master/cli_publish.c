@@ -34,6 +34,10 @@ int cli_publish(const ragws_config_t *cfg, const char *channel, const char *json
     json_t *body = json_pack("{s:s, s:o}", "channel", channel, "message", msg);
     char *text = json_msg_dump(body);
     json_decref(body);
+    if (!text) {
+        fprintf(stderr, "ragws publish: the message could not be encoded (not UTF-8?)\n");
+        return 2;
+    }
     int ret = post_admin(cfg, "/api/broadcast", text);
     free(text);
     return ret;
@@ -130,6 +134,10 @@ int cli_publish_project(const ragws_config_t *cfg, int argc, char **argv)
     }
     char *text = json_msg_dump(body);
     json_decref(body);
+    if (!text) {
+        fprintf(stderr, "ragws publish: the message could not be encoded (not UTF-8?)\n");
+        return 2;
+    }
     int ret = post_admin(cfg, path, text);
     free(text);
     return ret;

@@ -356,42 +356,6 @@ out:
 /* ------------------------------------------------------------------------
  * UTF-8 and the chunker */
 
-int utf8_valid(const char *p, size_t len, size_t *bad)
-{
-    const unsigned char *s = (const unsigned char *)p;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char b = s[i];
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-        if (b < 0x80) {
-            i++;
-            continue;
-        } else if (b >= 0xC2 && b <= 0xDF) {
-            n = 2;
-        } else if (b >= 0xE0 && b <= 0xEF) {
-            n = 3;
-            if (b == 0xE0) lo = 0xA0;  /* no overlong forms */
-            if (b == 0xED) hi = 0x9F;  /* no UTF-16 surrogates */
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            n = 4;
-            if (b == 0xF0) lo = 0x90;
-            if (b == 0xF4) hi = 0x8F;  /* nothing above U+10FFFF */
-        } else {
-            goto invalid;
-        }
-        if (len - i < n || s[i + 1] < lo || s[i + 1] > hi) goto invalid;
-        for (size_t k = 2; k < n; k++)
-            if ((s[i + k] & 0xC0) != 0x80) goto invalid;
-        i += n;
-        continue;
-    invalid:
-        if (bad) *bad = i;
-        return 0;
-    }
-    return 1;
-}
-
 static int is_space(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';

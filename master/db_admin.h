@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "master/config.h"
+#include "util/utf8.h" /* utf8_valid checks a file before it is chunked */
 
 /* The migrations in sql/, embedded at build time by scripts/embed-sql.sh
  * (build/gen/migrations.c), ascending by version. */
@@ -78,9 +79,5 @@ typedef struct chunk_span {
 size_t chunk_text(const char *text, size_t len, size_t target, size_t overlap,
                   chunk_span_t *out, size_t max);
 
-/* Is [p, p + len) valid UTF-8 (shortest forms, no surrogates, at most
- * U+10FFFF)? On failure *bad (may be NULL) is the offset where the first
- * invalid sequence starts. */
-int utf8_valid(const char *p, size_t len, size_t *bad);
 
 #endif

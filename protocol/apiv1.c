@@ -1,21 +1,24 @@
 #include "protocol/apiv1.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "protocol/json_msg.h"
+
+/* Sent when the error itself cannot be encoded (out of memory). */
+static const char APIV1_FALLBACK[] =
+    "{\"type\":\"error\",\"content\":{\"message\":\"internal error\",\"code\":\"INTERNAL_ERROR\"}}";
 
 char *apiv1_error(const char *code, const char *message)
 {
-    json_t *o = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "content",
-                          "message", message, "code", code);
-    char *s = json_msg_dump(o);
-    json_decref(o);
-    return s;
+    json_t *o = json_pack("{s:s, s:{s:o, s:s}}", "type", "error", "content", "message",
+                          json_msg_text(message), "code", code ? code : ERR_INTERNAL);
+    char *s = json_msg_dump_free(o);
+    return s ? s : strdup(APIV1_FALLBACK);
 }
 
 char *apiv1_response(const char *answer, json_t *sources)
 {
-    json_t *o = json_pack("{s:s, s:{s:s, s:O}}", "type", "response", "content", "answer",
-                          answer, "sources", sources);
-    char *s = json_msg_dump(o);
-    json_decref(o);
-    return s;
+    return json_msg_dump_free(json_pack("{s:s, s:{s:o, s:O}}", "type", "response", "content",
+                                        "answer", json_msg_text(answer), "sources", sources));
 }

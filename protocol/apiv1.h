@@ -8,10 +8,12 @@
 
 #define APIV1_CHANNEL "global"
 
-/* Encoded error message (caller frees). */
+/* Encoded error message (caller frees); a fixed INTERNAL_ERROR error when
+ * it cannot be encoded, NULL only when even that copy fails. */
 char *apiv1_error(const char *code, const char *message);
 
-/* {"type":"response","content":{"answer":..,"sources":[..]}} (sources borrowed). */
+/* {"type":"response","content":{"answer":..,"sources":[..]}} (sources borrowed);
+ * NULL when it cannot be encoded. */
 char *apiv1_response(const char *answer, json_t *sources);
 
 #endif

@@ -21,10 +21,16 @@ typedef struct chat_msg {
     json_t *root;
 } chat_msg_t;
 
-/* 0, or -1 with a message saying what is wrong. */
-int chat_msg_parse(const char *data, size_t len, chat_msg_t *m, char *err, size_t errlen);
+/* 0, or -1 with *code (INVALID_JSON, VALIDATION_ERROR, UNKNOWN_TYPE) and
+ * a message saying what is wrong (valid UTF-8; quoted client text is cut on
+ * a character boundary). chat_msg_free is due either way. */
+int chat_msg_parse(const char *data, size_t len, chat_msg_t *m, const char **code, char *err,
+                   size_t errlen);
 void chat_msg_free(chat_msg_t *m);
 
+/* Encoders: caller frees; NULL when the message cannot be encoded (out of
+ * memory). chat_error falls back to a fixed INTERNAL_ERROR error, so it is
+ * NULL only when even that copy fails. */
 char *chat_chunk(const char *message_id, const char *text, size_t len);
 char *chat_complete(const char *message_id, const char *conversation_id);
 char *chat_error(const char *message, const char *message_id, const char *code);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 json_t *json_msg_parse(const char *data, size_t len, const char **code,
                        char *err, size_t errlen)
 {
@@ -12,8 +14,9 @@ json_t *json_msg_parse(const char *data, size_t len, const char **code,
     json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!v) {
         *code = ERR_INVALID_JSON;
-        snprintf(err, errlen, "invalid JSON at line %d, column %d: %s",
-                 je.line, je.column, je.text);
+        /* jansson's text may quote a few input bytes: keep it valid */
+        utf8_snprintf(err, errlen, "invalid JSON at line %d, column %d: %s",
+                      je.line, je.column, je.text);
         return NULL;
     }
     if (!json_is_object(v)) {
@@ -58,7 +61,29 @@ int channel_name_valid(const char *s, size_t len)
 
 char *json_msg_dump(const json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!s) abort();
+    return v ? json_dumps(v, JSON_MSG_WIRE_FLAGS) : NULL;
+}
+
+char *json_msg_dump_free(json_t *o)
+{
+    char *s = json_msg_dump(o);
+    json_decref(o);
     return s;
+}
+
+json_t *json_msg_text(const char *s)
+{
+    return json_msg_textn(s ? s : "", s ? strlen(s) : 0);
+}
+
+json_t *json_msg_textn(const char *s, size_t n)
+{
+    if (utf8_valid(s, n, NULL)) return json_stringn(s, n);
+    char *c = malloc(n + 1);
+    if (!c) return NULL;
+    memcpy(c, s, n + 1);
+    utf8_scrub(c, n);
+    json_t *j = json_stringn(c, n);
+    free(c);
+    return j;
 }

@@ -16,13 +16,12 @@ void monitor_timestamp(char *buf, size_t len)
     snprintf(buf + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 }
 
+/* NULL (and nothing to broadcast) when data could not be built or encoded. */
 static char *wrap(const char *type, const char *ts, json_t *data)
 {
-    json_t *o = json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", ts,
-                          "data", data);
-    char *s = json_msg_dump(o);
-    json_decref(o);
-    return s;
+    if (!data) return NULL;
+    return json_msg_dump_free(json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", ts,
+                                        "data", data));
 }
 
 char *monitor_system_metrics(const char *ts, const monitor_metrics_t *m)
@@ -51,13 +50,11 @@ char *monitor_service_status(const char *ts, const char *service,
                              const char *status, double response_time_ms,
                              const char *last_check, json_t *extra)
 {
-    json_t *d = json_pack("{s:s, s:s, s:f, s:s}", "service", service, "status",
-                          status, "response_time", response_time_ms,
+    json_t *d = json_pack("{s:o, s:s, s:f, s:s}", "service", json_msg_text(service),
+                          "status", status, "response_time", response_time_ms,
                           "last_check", last_check);
-    if (extra) {
-        json_object_update(d, extra);
-        json_decref(extra);
-    }
+    if (d && extra) json_object_update(d, extra);
+    json_decref(extra);
     return wrap("service_status", ts, d);
 }
 
@@ -65,8 +62,9 @@ char *monitor_error_alert(const char *ts, const char *severity,
                           const char *service, const char *message,
                           json_t *details)
 {
-    json_t *d = json_pack("{s:s, s:s, s:s, s:o}", "severity", severity,
-                          "service", service, "message", message, "details",
+    json_t *d = json_pack("{s:s, s:o, s:o, s:o}", "severity", severity,
+                          "service", json_msg_text(service), "message",
+                          json_msg_text(message), "details",
                           details ? details : json_object());
     return wrap("error_alert", ts, d);
 }

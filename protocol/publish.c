@@ -22,10 +22,12 @@ int publish_parse(const char *data, size_t len, publish_req_t *out,
                  "field \"channel\": 1 to 64 characters of A-Z a-z 0-9 _ . : -");
     } else if (!json_is_object(msg)) {
         snprintf(err, errlen, "field \"message\" (JSON object) is required");
+    } else if (!(out->payload = json_msg_dump(msg))) {
+        *code = ERR_INTERNAL;
+        snprintf(err, errlen, "out of memory");
     } else {
         out->channel_len = json_string_length(ch);
         memcpy(out->channel, json_string_value(ch), out->channel_len + 1);
-        out->payload = json_msg_dump(msg);
         out->payload_len = strlen(out->payload);
         rc = 0;
     }

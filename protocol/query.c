@@ -10,7 +10,7 @@
 #define BAD(...)                               \
     do {                                       \
         *code = ERR_VALIDATION;                \
-        snprintf(err, errlen, __VA_ARGS__);    \
+        utf8_snprintf(err, errlen, __VA_ARGS__); \
         return -1;                             \
     } while (0)
 
@@ -112,7 +112,8 @@ int query_msg_parse(const char *data, size_t len, query_msg_t *m,
     else if (strcmp(type, "control") == 0) m->kind = QMSG_CONTROL;
     else {
         *code = ERR_UNKNOWN_TYPE;
-        snprintf(err, errlen, "unknown message type \"%.64s\" (query, config or control)", type);
+        utf8_snprintf(err, errlen, "unknown message type \"%.*s\" (query, config or control)",
+                      QUOTE(type));
         return -1;
     }
     if (!json_is_string(rid) || !json_string_length(rid))
@@ -153,27 +154,26 @@ void query_msg_free(query_msg_t *m)
 char *query_status(const char *rid, const char *stage, double progress, const char *message)
 {
     return envelope_encode("status", rid,
-                           json_pack("{s:s, s:f, s:s}", "stage", stage, "progress", progress,
-                                     "message", message));
+                           json_pack("{s:s, s:f, s:o}", "stage", stage, "progress", progress,
+                                     "message", json_msg_text(message)));
 }
 
 char *query_token(const char *rid, const char *content, size_t len, uint32_t position,
                   int is_complete)
 {
-    json_t *d = json_object();
-    json_object_set_new(d, "content", json_stringn(content, len));
-    json_object_set_new(d, "position", json_integer(position));
-    json_object_set_new(d, "is_complete", json_boolean(is_complete));
-    return envelope_encode("token", rid, d);
+    return envelope_encode("token", rid,
+                           json_pack("{s:o, s:I, s:b}", "content", json_msg_textn(content, len),
+                                     "position", (json_int_t)position, "is_complete", is_complete));
 }
 
 char *query_citation(const char *rid, int citation_id, const char *source, int page,
                      double confidence, const char *content)
 {
-    json_t *d = json_pack("{s:i, s:s, s:f, s:s}", "citation_id", citation_id, "source", source,
-                          "confidence", confidence, "content", content);
-    json_object_set_new(d, "page", page > 0 ? json_integer(page) : json_null());
-    return envelope_encode("citation", rid, d);
+    return envelope_encode("citation", rid,
+                           json_pack("{s:i, s:o, s:f, s:o, s:o}", "citation_id", citation_id,
+                                     "source", json_msg_text(source), "confidence", confidence,
+                                     "content", json_msg_text(content), "page",
+                                     page > 0 ? json_integer(page) : json_null()));
 }
 
 char *query_complete(const char *rid, double total_time, uint32_t tokens, uint32_t sources_used,
@@ -181,13 +181,13 @@ char *query_complete(const char *rid, double total_time, uint32_t tokens, uint32
                      size_t n_entities, const char *answer, int64_t conversation_id)
 {
     json_t *ents = json_array();
-    for (size_t i = 0; i < n_entities; i++) json_array_append_new(ents, json_string(entities[i]));
-    json_t *d = json_pack("{s:f, s:i, s:i, s:s, s:{s:s, s:o}}", "total_time", total_time,
+    for (size_t i = 0; i < n_entities; i++) json_array_append_new(ents, json_msg_text(entities[i]));
+    json_t *d = json_pack("{s:f, s:i, s:i, s:s, s:{s:o, s:o}}", "total_time", total_time,
                           "tokens_generated", (int)tokens, "sources_used", (int)sources_used,
-                          "processing_mode", mode, "query_analysis", "intent", intent,
+                          "processing_mode", mode, "query_analysis", "intent", json_msg_text(intent),
                           "entities", ents);
-    if (answer) json_object_set_new(d, "answer", json_string(answer));
-    if (conversation_id) json_object_set_new(d, "conversation_id", json_integer(conversation_id));
+    if (d && answer) json_object_set_new(d, "answer", json_msg_text(answer));
+    if (d && conversation_id) json_object_set_new(d, "conversation_id", json_integer(conversation_id));
     return envelope_encode("complete", rid, d);
 }
 
@@ -200,7 +200,9 @@ char *query_error(const char *rid, const char *code, const char *message, const 
 char *query_config_updated(const char *rid, const char *response_format, const char *language,
                            double temperature)
 {
-    json_t *d = json_pack("{s:s, s:s}", "response_format", response_format, "language", language);
-    json_object_set_new(d, "temperature", temperature < 0 ? json_null() : json_real(temperature));
-    return envelope_encode("config_updated", rid, d);
+    return envelope_encode("config_updated", rid,
+                           json_pack("{s:o, s:o, s:o}", "response_format",
+                                     json_msg_text(response_format), "language",
+                                     json_msg_text(language), "temperature",
+                                     temperature < 0 ? json_null() : json_real(temperature)));
 }

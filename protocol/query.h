@@ -1,6 +1,7 @@
 /* /ws/query (seed 004, SPEC S4.6): the {"type","request_id","data"}
  * envelope, validation of query/config/control, and the server's messages.
- * Pure functions (fuzzed by tests/fuzz/fuzz_query_msg.c). */
+ * Pure functions (fuzzed by tests/fuzz/fuzz_protocol_msgs.c and, with the
+ * encoders, tests/fuzz/fuzz_protocol_errors.c). */
 #ifndef RAGWS_PROTOCOL_QUERY_H
 #define RAGWS_PROTOCOL_QUERY_H
 
@@ -34,8 +35,10 @@ typedef struct query_msg {
 } query_msg_t;
 
 /* Returns 0, or -1 with *code (INVALID_JSON, VALIDATION_ERROR,
- * UNKNOWN_TYPE) and err; request_id is filled whenever it was readable, so
- * the error can name it. */
+ * UNKNOWN_TYPE) and err (valid UTF-8; quoted client text cut on a
+ * character boundary); request_id is filled whenever it was readable, so
+ * the error can name it (else it is "" and the error says null).
+ * query_msg_free is due either way. */
 int query_msg_parse(const char *data, size_t len, query_msg_t *m,
                     const char **code, char *err, size_t errlen);
 void query_msg_free(query_msg_t *m);
@@ -44,6 +47,10 @@ void query_msg_free(query_msg_t *m);
 int query_parse_data(const char *body, size_t len, query_msg_t *m,
                      const char **code, char *err, size_t errlen);
 
+/* Encoders (caller frees): NULL when the message cannot be encoded (out of
+ * memory); texts from outside are made valid UTF-8. query_error falls back
+ * to a fixed INTERNAL_ERROR error and always carries "request_id" (null
+ * when rid is NULL or ""). */
 char *query_status(const char *rid, const char *stage, double progress,
                    const char *message);
 char *query_token(const char *rid, const char *content, size_t len,

@@ -6,9 +6,11 @@
 
 #include "protocol/json_msg.h"
 
-int sio_decode(const char *s, size_t len, sio_packet_t *p, char *err, size_t errlen)
+int sio_decode(const char *s, size_t len, sio_packet_t *p, const char **code, char *err,
+               size_t errlen)
 {
     memset(p, 0, sizeof *p);
+    *code = ERR_VALIDATION;
     p->ack_id = -1;
     snprintf(p->nsp, sizeof p->nsp, "/");
     if (!len || s[0] < '0' || s[0] > '6') {
@@ -48,7 +50,8 @@ int sio_decode(const char *s, size_t len, sio_packet_t *p, char *err, size_t err
         json_error_t je;
         p->data = json_loadb(s + i, len - i, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
         if (!p->data) {
-            snprintf(err, errlen, "invalid JSON in packet: %s", je.text);
+            *code = ERR_INVALID_JSON;
+            utf8_snprintf(err, errlen, "invalid JSON in packet: %s", je.text);
             return -1;
         }
     }
@@ -85,12 +88,17 @@ void sio_packet_free(sio_packet_t *p)
     p->data = NULL;
 }
 
+/* prefix + JSON of v; NULL when v cannot be encoded. */
 static char *prefixed(const char *prefix, json_t *v)
 {
     char *body = json_msg_dump(v);
+    if (!body) return NULL;
     size_t n = strlen(prefix), m = strlen(body);
     char *out = malloc(n + m + 1);
-    if (!out) abort();
+    if (!out) {
+        free(body);
+        return NULL;
+    }
     memcpy(out, prefix, n);
     memcpy(out + n, body, m + 1);
     free(body);
@@ -123,11 +131,22 @@ char *sio_connect_ok(const char *sid)
     return s;
 }
 
+json_t *sio_error_data(const char *code, const char *message, json_t *chat_id)
+{
+    json_t *d = json_pack("{s:o, s:s}", "message", json_msg_text(message), "code",
+                          code ? code : ERR_INTERNAL);
+    if (!d) return json_pack("{s:s, s:s}", "message", "internal error", "code", ERR_INTERNAL);
+    if (chat_id) json_object_set(d, "chat_id", chat_id);
+    return d;
+}
+
 char *sio_connect_error(const char *nsp, const char *message)
 {
-    json_t *o = json_pack("{s:s}", "message", message);
+    json_t *o = json_pack("{s:o}", "message", json_msg_text(message));
     char prefix[160] = "44";
-    if (nsp && strcmp(nsp, "/") != 0) snprintf(prefix, sizeof prefix, "44%.120s,", nsp);
+    /* the namespace is client text, echoed raw: cut and scrubbed */
+    if (nsp && strcmp(nsp, "/") != 0)
+        utf8_snprintf(prefix, sizeof prefix, "44%.*s,", (int)utf8_prefix(nsp, strlen(nsp), 120), nsp);
     char *s = prefixed(prefix, o);
     json_decref(o);
     return s;

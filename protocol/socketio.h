@@ -36,17 +36,24 @@ typedef struct sio_packet {
 } sio_packet_t;
 
 /* Decode a Socket.IO packet (the text after the Engine.IO '4'). Returns 0,
- * or -1 with err. A binary packet decodes (type 5/6) without its data so
- * the caller can refuse it politely. */
-int sio_decode(const char *s, size_t len, sio_packet_t *p, char *err, size_t errlen);
+ * or -1 with *code (INVALID_JSON / VALIDATION_ERROR) and err (valid
+ * UTF-8). A binary packet decodes (type 5/6) without its data so the caller
+ * can refuse it politely. sio_packet_free is due either way. */
+int sio_decode(const char *s, size_t len, sio_packet_t *p, const char **code, char *err,
+               size_t errlen);
 void sio_packet_free(sio_packet_t *p);
 
-/* Encoders return Engine.IO message packets ("4..."), caller frees. */
+/* Encoders return Engine.IO message packets ("4..."), caller frees; NULL
+ * when the packet cannot be encoded (out of memory). */
 char *sio_event(const char *event, json_t *data);     /* 42["event",data] (data borrowed) */
 char *sio_ack(int64_t id, json_t *data);              /* 43<id>[data] */
 char *sio_connect_ok(const char *sid);                /* 40{"sid":..} */
 /* 44{"message":..}, or 44/nsp,{"message":..} for another namespace */
 char *sio_connect_error(const char *nsp, const char *message);
+/* The data of an "error" event (and of its ack): {"message","code",
+ * "chat_id"?} (chat_id borrowed). The message is made valid UTF-8; NULL
+ * only when out of memory. */
+json_t *sio_error_data(const char *code, const char *message, json_t *chat_id);
 char *eio_open(const char *sid, int allow_upgrade, uint32_t ping_interval_ms,
                uint32_t ping_timeout_ms, uint32_t max_payload);
 

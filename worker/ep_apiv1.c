@@ -50,11 +50,12 @@ static void ev_sources(void *ud, const rag_source_t *src, size_t n)
 {
     apiv1_job_t *j = ud;
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_pack("{s:I, s:I, s:s, s:f, s:s}", "id", (json_int_t)src[i].chunk_id,
+        json_t *o = json_pack("{s:I, s:I, s:o, s:f, s:o, s:o}", "id", (json_int_t)src[i].chunk_id,
                               "document_id", (json_int_t)src[i].document_id, "filename",
-                              src[i].filename, "score", src[i].score, "content", src[i].snippet);
-        json_object_set_new(o, "page", src[i].page ? json_integer(src[i].page) : json_null());
-        json_array_append_new(j->sources, o);
+                              json_msg_text(src[i].filename), "score", src[i].score, "content",
+                              json_msg_text(src[i].snippet), "page",
+                              src[i].page ? json_integer(src[i].page) : json_null());
+        if (o) json_array_append_new(j->sources, o);
     }
 }
 
@@ -165,8 +166,8 @@ static void apiv1_on_text(conn_t *c, const char *msg, size_t len)
         static const char pong[] = "{\"type\":\"pong\"}";
         ws_send_text(c, pong, sizeof pong - 1);
     } else {
-        char m[300];
-        snprintf(m, sizeof m, "unknown message type \"%.200s\" (query or ping)", type);
+        char m[256];
+        utf8_snprintf(m, sizeof m, "unknown message type \"%.*s\" (query or ping)", QUOTE(type));
         apiv1_send_error(c, ERR_UNKNOWN_TYPE, m);
     }
     json_decref(v);

@@ -34,16 +34,28 @@ struct chat_session {
     struct reaction_req *reaction_reqs[8];
 };
 
+/* Stored only against a stored chat answer (the one bot_N named on this
+ * connection, in the conversation it was given in): no row, and nothing
+ * inserted, when it does not exist. */
 static const char SQL_REACTION[] =
     "INSERT INTO reactions (message_id, conversation_id, external_message_id, reaction)"
-    " VALUES ((SELECT id FROM messages WHERE id = $1::bigint AND role = 'assistant'),"
-    "  (SELECT id FROM conversations WHERE kind = 'chat' AND external_id = $2), $3, $4)"
+    " SELECT m.id, m.conversation_id, $2, $3 FROM messages m"
+    "  JOIN conversations c ON c.id = m.conversation_id AND c.kind = 'chat'"
+    " WHERE m.id = $1::bigint AND m.role = 'assistant'"
     " RETURNING id";
+
+#define ERR_UNKNOWN_MESSAGE "UNKNOWN_MESSAGE_ID"
+#define UNKNOWN_MESSAGE_TEXT "no answer with this message_id on this connection (bot_N of a completed answer)"
+
+static void chat_send_error_id(conn_t *c, const char *code, const char *message, const char *id)
+{
+    stats_add(&wk->stats->errors, 1);
+    ws_send_owned(c, chat_error(message, id, code));
+}
 
 static void chat_send_error(conn_t *c, const char *code, const char *message)
 {
-    stats_add(&wk->stats->errors, 1);
-    ws_send_owned(c, chat_error(message, NULL, code));
+    chat_send_error_id(c, code, message, NULL);
 }
 
 static void new_uuid(char out[37])
@@ -148,9 +160,10 @@ static void reaction_stored(void *ud, PGresult *res, const char *err)
         return;
     }
     r->s->reaction_reqs[r->slot] = NULL;
-    if (res) ws_send_owned(r->s->c, chat_reaction_saved(r->bot_id, r->reaction));
-    else ws_send_owned(r->s->c, chat_error("the reaction could not be stored; retry shortly",
-                                        r->bot_id, "STORAGE_UNAVAILABLE"));
+    if (res && PQntuples(res) == 1) ws_send_owned(r->s->c, chat_reaction_saved(r->bot_id, r->reaction));
+    else if (res) chat_send_error_id(r->s->c, ERR_UNKNOWN_MESSAGE, UNKNOWN_MESSAGE_TEXT, r->bot_id);
+    else chat_send_error_id(r->s->c, "STORAGE_UNAVAILABLE",
+                            "the reaction could not be stored; retry shortly", r->bot_id);
     free(r);
 }
 
@@ -163,11 +176,16 @@ static void react(chat_session_t *s, const chat_msg_t *m)
         chat_send_error(s->c, "TOO_MANY_REQUESTS", "too many reactions in flight");
         return;
     }
-    char msg_id[32] = "0";
+    /* Only an answer completed on this connection has a stored id. */
+    char msg_id[32] = "";
     if (strncmp(m->message_id, "bot_", 4) == 0) {
         uint32_t bot = (uint32_t)strtoul(m->message_id + 4, NULL, 10);
-        if (s->answers[bot % CHAT_REMEMBER].bot == bot && bot)
+        if (s->answers[bot % CHAT_REMEMBER].bot == bot && bot && s->answers[bot % CHAT_REMEMBER].msg_id)
             snprintf(msg_id, sizeof msg_id, "%lld", (long long)s->answers[bot % CHAT_REMEMBER].msg_id);
+    }
+    if (!msg_id[0]) {
+        chat_send_error_id(s->c, ERR_UNKNOWN_MESSAGE, UNKNOWN_MESSAGE_TEXT, m->message_id);
+        return;
     }
     reaction_req_t *r = calloc(1, sizeof *r);
     if (!r) return;
@@ -175,8 +193,8 @@ static void react(chat_session_t *s, const chat_msg_t *m)
     r->slot = slot;
     snprintf(r->bot_id, sizeof r->bot_id, "%s", m->message_id);
     snprintf(r->reaction, sizeof r->reaction, "%s", m->reaction);
-    const char *vals[4] = {msg_id, s->conv_ext, m->message_id, m->reaction};
-    if (db_exec(SQL_REACTION, 4, vals, reaction_stored, r)) {
+    const char *vals[3] = {msg_id, m->message_id, m->reaction};
+    if (db_exec(SQL_REACTION, 3, vals, reaction_stored, r)) {
         s->reaction_reqs[slot] = r;
     } else {
         free(r);
@@ -200,10 +218,10 @@ static void chat_on_text(conn_t *c, const char *data, size_t len)
 {
     chat_session_t *s = c->ep_data;
     chat_msg_t m;
+    const char *code;
     char err[256];
-    if (chat_msg_parse(data, len, &m, err, sizeof err) < 0) {
-        chat_send_error(c, strncmp(err, "invalid JSON", 12) == 0 ? "INVALID_JSON" : "VALIDATION_ERROR",
-                        err);
+    if (chat_msg_parse(data, len, &m, &code, err, sizeof err) < 0) {
+        chat_send_error(c, code, err);
     } else if (m.kind == CHAT_REACTION) {
         react(s, &m);
     } else {

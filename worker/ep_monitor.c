@@ -34,8 +34,8 @@ static void monitor_on_text(conn_t *c, const char *msg, size_t len)
         static const char pong[] = "{\"type\":\"pong\"}";
         ws_send_text(c, pong, sizeof pong - 1);
     } else {
-        char m[300];
-        snprintf(m, sizeof m, "unknown message type \"%.200s\" (this endpoint only streams metrics)", type);
+        char m[256];
+        utf8_snprintf(m, sizeof m, "unknown message type \"%.*s\" (this endpoint only streams metrics)", QUOTE(type));
         monitor_send_error(c, ERR_UNKNOWN_TYPE, m);
     }
     json_decref(v);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "protocol/json_msg.h"
 #include "util/log.h"
 #include "worker/endpoint.h"
 #include "worker/rest.h"
@@ -157,12 +158,13 @@ void http_respond(conn_t *c, int status, const char *content_type,
 void http_respond_error(conn_t *c, int status, const char *code,
                         const char *message)
 {
-    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
-                          message);
-    char *s = json_dumps(o, JSON_COMPACT);
-    http_respond(c, status, "application/json", s, strlen(s), NULL);
+    /* the message may quote outside text: made valid, never NULL */
+    char *s = json_msg_dump_free(json_pack("{s:{s:s,s:o}}", "error", "code", code, "message",
+                                           json_msg_text(message)));
+    static const char fallback[] = "{\"error\":{\"code\":\"INTERNAL_ERROR\",\"message\":\"internal error\"}}";
+    if (s) http_respond(c, status, "application/json", s, strlen(s), NULL);
+    else http_respond(c, status, "application/json", fallback, sizeof fallback - 1, NULL);
     free(s);
-    json_decref(o);
     stats_add(&wk->stats->errors, 1);
 }
 

@@ -762,7 +762,7 @@ static char *request_body(const llm_request_t *req, const char *model, double te
         json_object_set_new(o, "num_predict", json_integer(max_tokens));
         json_object_set_new(root, "options", o);
     }
-    char *body = json_dumps(root, JSON_COMPACT);
+    char *body = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(10)); /* 0.3, not 0.299... */
     json_decref(root);
     return body;
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/utf8.h"
+
 /* ---- words ---------------------------------------------------------- */
 
 /* Bytes of a word: ASCII letters and digits, '_', and any UTF-8 byte (so
@@ -704,7 +706,7 @@ static void expand(char out[256], const char *t, const char *e1, const char *e2)
                     l--;
             }
             if (o + l > 255)
-                l = 255 - o;
+                l = utf8_prefix(e, l, 255 - o);
             memcpy(out + o, e, l);
             o += l;
             t++;

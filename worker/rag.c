@@ -9,6 +9,7 @@
 
 #include "protocol/json_msg.h"
 #include "util/log.h"
+#include "util/utf8.h"
 #include "worker/db.h"
 #include "worker/llm.h"
 #include "worker/worker.h"
@@ -198,6 +199,7 @@ static void publish_follow_ups(const char (*qs)[256], int n)
     json_t *msg = json_pack("{s:s, s:o}", "type", "follow_up_questions", "questions", arr);
     char *s = json_msg_dump(msg);
     json_decref(msg);
+    if (!s) return; /* out of memory */
     if (worker_publish("global", 6, s, strlen(s)) < 0)
         log_warn("follow-up questions not broadcast: ring record too large");
     free(s);
@@ -249,14 +251,15 @@ static void follow_ups(const rag_job_t *j)
     }
     followup_t *f = calloc(1, sizeof *f);
     if (!f) return;
-    snprintf(f->question, sizeof f->question, "%s", j->question);
+    utf8_snprintf(f->question, sizeof f->question, "%s", j->question); /* cut on a character */
     f->answer = j->answer ? strdup(j->answer) : NULL;
     char prompt[2048];
-    snprintf(prompt, sizeof prompt,
-             "Question: %s\nAnswer: %.1200s\n\nWrite exactly three short follow-up "
-             "questions a user might ask next, one per line, each ending with '?'. "
-             "No numbering, no other text.",
-             j->question, j->answer ? j->answer : "");
+    const char *ans = j->answer ? j->answer : "";
+    utf8_snprintf(prompt, sizeof prompt,
+                  "Question: %s\nAnswer: %.*s\n\nWrite exactly three short follow-up "
+                  "questions a user might ask next, one per line, each ending with '?'. "
+                  "No numbering, no other text.",
+                  j->question, (int)utf8_prefix(ans, strlen(ans), 1200), ans);
     llm_message_t m[1] = {{"user", prompt}};
     llm_request_t req = {.messages = m, .n_messages = 1, .question = j->question,
                          .temperature = 0.3, .max_tokens = 120};
@@ -563,15 +566,15 @@ static void analysis_done(void *ud, const char *text, const char *error)
     const char *intent = json_string_value(json_object_get(v, "intent"));
     json_t *ents = json_object_get(v, "entities");
     if (intent && *intent && json_is_array(ents)) {
-        snprintf(j->intent, sizeof j->intent, "%s", intent);
+        utf8_snprintf(j->intent, sizeof j->intent, "%s", intent);
         j->n_entities = 0;
         size_t i;
         json_t *e;
         json_array_foreach(ents, i, e) {
             if (j->n_entities == RAG_MAX_ENTITIES) break;
             if (json_is_string(e) && json_string_length(e))
-                snprintf(j->entities[j->n_entities++], sizeof j->entities[0], "%s",
-                         json_string_value(e));
+                utf8_snprintf(j->entities[j->n_entities++], sizeof j->entities[0], "%s",
+                              json_string_value(e));
         }
     }
     json_decref(v);
@@ -580,11 +583,11 @@ static void analysis_done(void *ud, const char *text, const char *error)
 static void start_backend_analysis(rag_job_t *j)
 {
     char prompt[1200];
-    snprintf(prompt, sizeof prompt,
-             "Classify this question. Answer with JSON only: {\"intent\": one of "
-             "\"factual\", \"procedural\", \"causal\", \"comparison\", \"definition\", "
-             "\"other\"; \"entities\": up to 5 key terms}.\nQuestion: %.900s",
-             j->question);
+    utf8_snprintf(prompt, sizeof prompt,
+                  "Classify this question. Answer with JSON only: {\"intent\": one of "
+                  "\"factual\", \"procedural\", \"causal\", \"comparison\", \"definition\", "
+                  "\"other\"; \"entities\": up to 5 key terms}.\nQuestion: %.*s",
+                  (int)utf8_prefix(j->question, strlen(j->question), 900), j->question);
     llm_message_t m[1] = {{"user", prompt}};
     llm_request_t req = {.messages = m, .n_messages = 1, .question = j->question,
                          .temperature = 0, .max_tokens = 80};

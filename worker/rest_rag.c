@@ -159,16 +159,16 @@ static void rq_complete(void *ud, const rag_result_t *r)
     rest_query_t *q = ud;
     q->job = NULL;
     json_t *ents = json_array();
-    for (size_t i = 0; i < r->n_entities; i++) json_array_append_new(ents, json_string(r->entities[i]));
-    json_t *o = json_pack("{s:s, s:O, s:{s:s, s:o}, s:f, s:i, s:i, s:s, s:s, s:I}", "answer",
-                          r->answer, "citations", q->citations, "query_analysis", "intent",
-                          r->intent, "entities", ents, "total_time", r->total_time,
+    for (size_t i = 0; i < r->n_entities; i++) json_array_append_new(ents, json_msg_text(r->entities[i]));
+    json_t *o = json_pack("{s:o, s:O, s:{s:o, s:o}, s:f, s:i, s:i, s:s, s:s, s:I}", "answer",
+                          json_msg_text(r->answer), "citations", q->citations, "query_analysis",
+                          "intent", json_msg_text(r->intent), "entities", ents, "total_time", r->total_time,
                           "tokens_generated", (int)r->tokens, "sources_used",
                           (int)r->sources_used, "processing_mode", r->mode, "model", r->model,
                           "conversation_id", (json_int_t)r->conversation_id);
-    char *s = json_msg_dump(o);
-    json_decref(o);
-    http_respond(q->c, 200, "application/json", s, strlen(s), NULL);
+    char *s = json_msg_dump_free(o);
+    if (s) http_respond(q->c, 200, "application/json", s, strlen(s), NULL);
+    else http_respond_error(q->c, 500, "INTERNAL_ERROR", "the answer could not be encoded");
     free(s);
     rq_finish(q);
 }

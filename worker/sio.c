@@ -139,7 +139,10 @@ static void send_packet(sio_session_t *s, const char *pkt, size_t len)
 
 static void send_owned(sio_session_t *s, char *pkt)
 {
-    if (!pkt) return;
+    if (!pkt) { /* an encoder failed: out of memory */
+        log_error("socket.io session %s: a packet could not be encoded, dropped", s->sid);
+        return;
+    }
     send_packet(s, pkt, strlen(pkt));
     free(pkt);
 }
@@ -156,13 +159,19 @@ static void ack_or_nothing(sio_session_t *s, int64_t ack_id, json_t *data)
     json_decref(data);
 }
 
-static void emit_error(sio_session_t *s, int64_t ack_id, const char *message, json_t *chat_id)
+/* "error" {message, code, chat_id?} (and the ack when one was asked). */
+static void emit_error_code(sio_session_t *s, int64_t ack_id, const char *code, const char *message,
+                            json_t *chat_id)
 {
-    json_t *d = json_pack("{s:s}", "message", message);
-    if (chat_id) json_object_set(d, "chat_id", chat_id);
+    json_t *d = sio_error_data(code, message, chat_id);
     stats_add(&wk->stats->errors, 1);
     if (ack_id >= 0) send_owned(s, sio_ack(ack_id, d));
     emit(s, "error", d);
+}
+
+static void emit_error(sio_session_t *s, int64_t ack_id, const char *message, json_t *chat_id)
+{
+    emit_error_code(s, ack_id, ERR_VALIDATION, message, chat_id);
 }
 
 static const char poll_headers[] = "Access-Control-Allow-Credentials: true\r\n"
@@ -349,7 +358,7 @@ static void join_project(sio_session_t *s, json_t *data, int64_t ack)
     char chan[64];
     snprintf(chan, sizeof chan, SIO_ROOM_PREFIX "%s", id);
     if (pubsub_hook_subscribe(&s->room, chan, strlen(chan)) < 0) {
-        emit_error(s, ack, "out of memory", NULL);
+        emit_error_code(s, ack, ERR_INTERNAL, "out of memory", NULL);
         return;
     }
     snprintf(s->project_id, sizeof s->project_id, "%s", id);
@@ -439,9 +448,7 @@ static void ev_error(void *ud, const char *code, const char *message, const char
 {
     (void)stage;
     sio_job_t *j = ud;
-    json_t *d = json_pack("{s:s, s:O, s:s}", "message", message, "chat_id", j->chat_id, "code", code);
-    stats_add(&wk->stats->errors, 1);
-    emit(j->s, "error", d);
+    emit_error_code(j->s, -1, code, message, j->chat_id);
     job_done(j);
 }
 
@@ -502,7 +509,7 @@ static void send_message(sio_session_t *s, json_t *data, int64_t ack)
     if (!j->job) {
         json_decref(j->chat_id);
         free(j);
-        emit_error(s, ack, "out of memory", chat);
+        emit_error_code(s, ack, ERR_INTERNAL, "out of memory", chat);
         return;
     }
     j->next = s->jobs;
@@ -535,8 +542,8 @@ static void on_event(sio_session_t *s, sio_packet_t *p)
         emit(s, "metadata", d);
     } else {
         char msg[160];
-        snprintf(msg, sizeof msg, "unknown event \"%.100s\"", ev);
-        emit_error(s, p->ack_id, msg, NULL);
+        utf8_snprintf(msg, sizeof msg, "unknown event \"%.*s\"", QUOTE(ev));
+        emit_error_code(s, p->ack_id, ERR_UNKNOWN_TYPE, msg, NULL);
     }
 }
 
@@ -571,11 +578,12 @@ static void namespace_connect(sio_session_t *s, sio_packet_t *p)
 static void on_sio(sio_session_t *s, const char *data, size_t len)
 {
     sio_packet_t p;
+    const char *code;
     char err[160];
-    if (sio_decode(data, len, &p, err, sizeof err) < 0) {
+    if (sio_decode(data, len, &p, &code, err, sizeof err) < 0) {
         char msg[200];
-        snprintf(msg, sizeof msg, "malformed packet: %s", err);
-        if (s->connected) emit_error(s, -1, msg, NULL);
+        utf8_snprintf(msg, sizeof msg, "malformed packet: %s", err);
+        if (s->connected) emit_error_code(s, -1, code, msg, NULL);
         sio_packet_free(&p);
         return;
     }
@@ -691,8 +699,7 @@ static void sio_ws_close(conn_t *c)
 static void sio_ws_error(conn_t *c, const char *code, const char *message)
 {
     sio_session_t *s = c->ep_data;
-    (void)code;
-    if (s && s->connected) emit_error(s, -1, message, NULL);
+    if (s && s->connected) emit_error_code(s, -1, code, message, NULL);
 }
 
 const endpoint_t ep_socketio = {

@@ -378,7 +378,11 @@ int ws_send_text(conn_t *c, const char *data, size_t len)
 
 int ws_send_owned(conn_t *c, char *json)
 {
-    if (!json) return -1;
+    if (!json) { /* an encoder failed (out of memory): never a partial answer */
+        log_error("connection %u: a message could not be encoded; closing with 1011", c->id);
+        ws_close(c, 1011, "internal error");
+        return -1;
+    }
     int rc = ws_send_text(c, json, strlen(json));
     free(json);
     return rc;

@@ -26,8 +26,9 @@ outbuf_t *ws_frame_text(const char *data, size_t len);
 /* Send one text message (JSON) on this connection. */
 int ws_send_text(conn_t *c, const char *data, size_t len);
 
-/* ws_send_text of a malloc'd NUL-terminated JSON string, then free it
- * (NULL is ignored): the endpoints' encoders all return such strings. */
+/* ws_send_text of a malloc'd NUL-terminated JSON string, then free it:
+ * the endpoints' encoders all return such strings. NULL (the encoder
+ * failed) is logged and the connection is closed with 1011. */
 int ws_send_owned(conn_t *c, char *json);
 
 /* Start the close handshake with code and reason. */

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     query_msg_free(&q);
 
     chat_msg_t c;
-    if (chat_msg_parse((const char *)data, size, &c, err, sizeof err) == 0) {
+    if (chat_msg_parse((const char *)data, size, &c, &code, err, sizeof err) == 0) {
         if (c.kind == CHAT_MESSAGE && (!c.message || !c.message[0])) abort();
         if (c.kind == CHAT_REACTION && (!c.reaction || !c.message_id[0])) abort();
     }
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((size_t)n > size || start + (size_t)n > size) abort();
         if (n > 0 && data[start] == '4') {
             sio_packet_t sp;
-            if (sio_decode((const char *)data + start + 1, (size_t)n - 1, &sp, err, sizeof err) == 0) {
+            if (sio_decode((const char *)data + start + 1, (size_t)n - 1, &sp, &code, err, sizeof err) == 0) {
                 if (sp.type < 0 || sp.type > 6 || sp.nsp[0] != '/') abort();
                 if (sp.type == SIO_EVENT && (!sp.event || !json_is_array(sp.data))) abort();
             }

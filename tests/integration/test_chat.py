@@ -80,7 +80,7 @@ async def test_chat_numbering_storage_reactions_and_continuation(ctx):
     await expect_error(ws, {"message": 42}, "VALIDATION_ERROR")
     await expect_error(ws, "{not json", "INVALID_JSON")
     await expect_error(ws, {"type": "reaction", "message_id": "bot_1"}, "VALIDATION_ERROR")
-    await expect_error(ws, {"type": "dance", "message": "x"}, "VALIDATION_ERROR")
+    await expect_error(ws, {"type": "dance", "message": "x"}, "UNKNOWN_TYPE")
     await expect_error(ws, {"message": "x", "conversation_id": "bad id!"}, "VALIDATION_ERROR")
     q3 = unique("Which configuration keys set limits?")
     bot, text3, done3 = await turn(ws, q3)
@@ -108,15 +108,16 @@ async def test_chat_numbering_storage_reactions_and_continuation(ctx):
 
 
 @timeout(30)
-async def test_reaction_to_unknown_answer_is_kept_without_a_message(ctx):
+async def test_reaction_to_unknown_answer_is_refused(ctx):
     await ensure_samples()
     s = await ctx.server()
     ws = await ctx.ws(s, "/chat/ws")
     bot, _, done = await turn(ws, unique("How do workers share broadcasts?"))
     await ws.send(json.dumps({"type": "reaction", "message_id": "bot_9", "reaction": "love"}))
     m = await recv_json(ws, 5)
-    assert m == {"type": "reaction_saved", "message_id": "bot_9", "reaction": "love"}, m
-    rows = await apsql("SELECT coalesce(r.message_id::text, 'null'), r.reaction FROM reactions r"
-                       " JOIN conversations c ON c.id = r.conversation_id WHERE c.external_id = "
-                       f"{sql_literal(done['conversation_id'])} AND r.external_message_id = 'bot_9'")
-    assert rows == [("null", "love")], rows
+    assert m["type"] == "error" and m["code"] == "UNKNOWN_MESSAGE_ID", m
+    assert m["message_id"] == "bot_9" and m["message"], m
+    rows = await apsql("SELECT count(*) FROM reactions r JOIN conversations c"
+                       " ON c.id = r.conversation_id WHERE c.external_id = "
+                       f"{sql_literal(done['conversation_id'])}")
+    assert rows == [("0",)], rows
