@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "master/listener.h"
 #include "master/monitor.h"
 #include "master/notify.h"
 #include "shm/region.h"
@@ -36,6 +37,11 @@ typedef struct master {
     loop_watch_t sig_watch, wake_watch;
     loop_timer_t respawn_timer, monitor_timer, watchdog_timer, stop_timer;
     uint64_t watchdog_ms;
+    /* The listening socket every generation inherits (master/listener.h);
+     * prev_listen_fd is the old one while a reload moves to a new address. */
+    int listen_fd, prev_listen_fd;
+    char listen_host[256];
+    uint16_t listen_port;
 } master_t;
 
 static master_t M;
@@ -91,8 +97,9 @@ static int spawn_worker(uint32_t gen)
         /* The child keeps the shared region and eventfds, not our loop. */
         close(loop_epoll_fd(M.loop));
         close(M.sig_watch.fd);
+        if (M.prev_listen_fd >= 0) close(M.prev_listen_fd); /* only during a move */
         atomic_store(&s->pid, (int32_t)getpid());
-        worker_main(M.cfg, M.shm, idx, gen);
+        worker_main(M.cfg, M.shm, idx, gen, M.listen_fd);
         _exit(0);
     }
     atomic_store(&s->pid, (int32_t)pid);
@@ -134,6 +141,10 @@ static void check_ready(void)
     if (M.reloading) {
         /* New generation listens: the old one may now drain. */
         M.reloading = 0;
+        if (M.prev_listen_fd >= 0) { /* moved: the old generation keeps its copies */
+            close(M.prev_listen_fd);
+            M.prev_listen_fd = -1;
+        }
         for (int i = 0; i < SHM_MAX_SLOTS; i++) {
             shm_slot_t *s = &M.shm->slots[i];
             if (atomic_load(&s->state) == SLOT_FREE) continue;
@@ -190,7 +201,12 @@ static void reap_children(void)
             snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(status));
         shm_slot_retire(M.shm, idx);
         if (M.stopping || gen != M.generation) { /* drained, as asked */
-            log_info("worker %d (pid %d, generation %u) %s", idx, (int)pid, gen, why);
+            int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+            if (clean)
+                log_info("worker %d (pid %d, generation %u) %s", idx, (int)pid, gen, why);
+            else /* a crash while draining cuts the answers it still had */
+                log_error("worker %d (pid %d, generation %u) %s while draining", idx,
+                          (int)pid, gen, why);
             continue;
         }
         log_error("worker %d (pid %d) %s after %llu ms; respawning", idx, (int)pid,
@@ -205,6 +221,11 @@ static void reap_children(void)
             signal_generation(M.generation, SIGTERM);
             M.generation--;
             M.reloading = 0;
+            if (M.prev_listen_fd >= 0) { /* back to the old address */
+                close(M.listen_fd);
+                M.listen_fd = M.prev_listen_fd;
+                M.prev_listen_fd = -1;
+            }
             continue;
         }
         /* Immediate respawn, unless it keeps dying young. */
@@ -233,6 +254,21 @@ static void reload(void)
         log_error("reload refused, invalid configuration: %s", err);
         free(next);
         return;
+    }
+    if (strcmp(next->listen_host, M.listen_host) != 0 || next->listen_port != M.listen_port) {
+        /* A new address: bind it now, so that a taken port refuses the
+         * reload instead of leaving workers that cannot listen. */
+        int fd = listener_open(next->listen_host, next->listen_port, err, sizeof err);
+        if (fd < 0) {
+            log_error("reload refused: %s", err);
+            free(next);
+            return;
+        }
+        if (M.prev_listen_fd >= 0) close(M.prev_listen_fd);
+        M.prev_listen_fd = M.listen_fd;
+        M.listen_fd = fd;
+        snprintf(M.listen_host, sizeof M.listen_host, "%s", next->listen_host);
+        M.listen_port = next->listen_port;
     }
     if (next->ring_size != M.cfg->ring_size)
         log_warn("shm.ring_size changes need a restart; keeping %zu bytes",
@@ -279,6 +315,9 @@ static void on_signal(loop_t *loop, loop_watch_t *w, uint32_t events)
         case SIGHUP: reload(); break;
         case SIGTERM:
         case SIGINT: begin_stop((int)si.ssi_signo); break;
+        case SIGUSR2: /* nginx's binary upgrade: not implemented, never a stop */
+            log_info("SIGUSR2 ignored: binary upgrade is not supported (SIGHUP reloads)");
+            break;
         default: break;
         }
     }
@@ -314,6 +353,7 @@ int master_run(ragws_config_t *cfg, char *const *overrides, int n_overrides)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR2);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -323,6 +363,16 @@ int master_run(ragws_config_t *cfg, char *const *overrides, int n_overrides)
     }
     loop_watch_add(M.loop, &M.sig_watch, sfd, EPOLLIN, on_signal, NULL);
     loop_watch_add(M.loop, &M.wake_watch, M.shm->master_eventfd, EPOLLIN, on_wake, NULL);
+
+    char err[600];
+    M.prev_listen_fd = -1;
+    M.listen_fd = listener_open(cfg->listen_host, cfg->listen_port, err, sizeof err);
+    if (M.listen_fd < 0) { /* a port in use is fatal, before any worker starts */
+        log_error("%s", err);
+        return 1;
+    }
+    snprintf(M.listen_host, sizeof M.listen_host, "%s", cfg->listen_host);
+    M.listen_port = cfg->listen_port;
 
     M.generation = 1;
     M.want_workers = config_worker_count(cfg);
@@ -336,6 +386,7 @@ int master_run(ragws_config_t *cfg, char *const *overrides, int n_overrides)
     loop_run(M.loop);
     loop_free(M.loop);
     close(sfd);
+    close(M.listen_fd);
     free(M.cfg);
     return 0;
 }

@@ -39,41 +39,6 @@ int worker_publish(const char *channel, size_t clen, const char *payload,
     return shm_publish(wk->shm, channel, clen, payload, plen);
 }
 
-static int open_listener(const ragws_config_t *cfg)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    char port[8];
-    snprintf(port, sizeof port, "%u", cfg->listen_port);
-    int rc = getaddrinfo(cfg->listen_host[0] ? cfg->listen_host : NULL, port, &hints, &ai);
-    if (rc != 0) {
-        log_error("listen %s:%s: %s", cfg->listen_host, port, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        /* Every worker binds its own socket; the kernel spreads accepts. */
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-        /* Inherited by every accepted socket: frames go out at once. */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (ai->ai_family == AF_INET6) {
-            int zero = 0;
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-        }
-    }
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
-        log_error("listen %s:%s: %s", cfg->listen_host, port, strerror(errno));
-        if (fd >= 0) close(fd);
-        freeaddrinfo(ai);
-        return -1;
-    }
-    freeaddrinfo(ai);
-    return fd;
-}
-
 /* ---- ring -> local subscribers ---- */
 
 static void handle_lap(const ring_lap_t *lap)
@@ -250,7 +215,7 @@ static uint64_t min3(uint64_t a, uint64_t b, uint64_t c)
 }
 
 void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
-                 uint32_t generation)
+                 uint32_t generation, int listen_fd)
 {
     char role[32];
     snprintf(role, sizeof role, "worker %d", slot_idx);
@@ -316,10 +281,14 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
     ring_reader_init(shm_ring(shm), &wk->reader);
     loop_watch_add(wk->loop, &wk->wake_watch, wk->slot->eventfd, EPOLLIN, on_wake, NULL);
 
-    wk->listen_fd = open_listener(cfg);
-    if (wk->listen_fd < 0) _exit(2);
-    loop_watch_add(wk->loop, &wk->listen_watch, wk->listen_fd, EPOLLIN,
-                   conn_accept_ready, NULL);
+    /* The master's socket, shared by all workers of every generation:
+     * EPOLLEXCLUSIVE wakes one worker per new connection, not all. */
+    wk->listen_fd = listen_fd;
+    if (loop_watch_add(wk->loop, &wk->listen_watch, wk->listen_fd, EPOLLIN | EPOLLEXCLUSIVE,
+                       conn_accept_ready, NULL) < 0) {
+        log_error("listening socket: %s", strerror(errno));
+        _exit(2);
+    }
 
     loop_set_before_sleep(wk->loop, before_sleep, NULL);
     loop_timer_start(wk->loop, &wk->sweep_timer, wk->sweep_every_ms, sweep, NULL);
