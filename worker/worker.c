@@ -133,15 +133,18 @@ static void close_all_going_away(void)
     }
 }
 
-/* Drain: answers in flight finish (up to drain_timeout), then every
- * client gets close 1001, then the worker exits once they are gone (or
- * after a short grace for the close handshake). */
+/* Drain: answers in flight finish (up to drain_timeout) while new
+ * questions are refused with SHUTTING_DOWN (rag.c), then every client gets
+ * close 1001, then the worker exits once they are gone (or after a short
+ * grace for the close handshake). */
 #define CLOSE_GRACE_MS 3000
 
 static void drain_step(uint64_t now)
 {
     if (!wk->draining) return;
-    if (wk->draining == 1 && (rag_jobs_running() == 0 || now >= wk->drain_deadline_ms)) {
+    /* LLM streams too: an answer's follow-up questions are part of it. */
+    int idle = rag_jobs_running() == 0 && llm_active_streams() == 0;
+    if (wk->draining == 1 && (idle || now >= wk->drain_deadline_ms)) {
         wk->draining = 2;
         close_all_going_away();
         uint64_t grace = wk->cfg->drain_timeout_ms < CLOSE_GRACE_MS ? wk->cfg->drain_timeout_ms
@@ -149,6 +152,38 @@ static void drain_step(uint64_t now)
         wk->drain_deadline_ms = now + grace;
     }
     if (wk->draining == 2 && (!wk->n_conns || now >= wk->drain_deadline_ms)) finish();
+}
+
+/* A READY worker of a newer generation (a reload is under way), taken in
+ * turn; -1 when there is none (a stop). */
+static int newer_ready_slot(void)
+{
+    static int next;
+    for (int k = 0; k < SHM_MAX_SLOTS; k++) {
+        int i = (next + k) % SHM_MAX_SLOTS;
+        shm_slot_t *s = &wk->shm->slots[i];
+        if (atomic_load(&s->state) == SLOT_READY && atomic_load(&s->generation) > wk->generation) {
+            next = i + 1;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* On reload, connections accepted but still in HTTP (a handshake not yet
+ * read, an idle keep-alive) go to the new generation with the bytes read
+ * so far, instead of a reset or a 503: no handshake is lost to a reload. */
+static void hand_over_http(void)
+{
+    uint32_t n = 0;
+    for (conn_t *c = wk->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state != CONN_HTTP || (c->flags & CF_HTTP_PENDING) || c->out.len) continue;
+        int slot = newer_ready_slot();
+        if (slot < 0) break;
+        if (handoff_send(c, slot) == 0) n++;
+    }
+    if (n) log_debug("handed %u HTTP connections to the new generation", n);
 }
 
 static void begin_drain(void)
@@ -161,6 +196,7 @@ static void begin_drain(void)
         close(wk->listen_fd);
         wk->listen_fd = -1;
     }
+    hand_over_http();
     atomic_store(&wk->slot->state, SLOT_DRAINING);
     shm_notify_master(wk->shm);
     log_info("draining %u connections, %u answers in flight (drain_timeout %u ms)",
