@@ -11,8 +11,9 @@
 
 #define LISTEN_BACKLOG 4096
 
-/* One socket for the whole service: bind refuses a port already taken. */
-int listener_open(const char *host, uint16_t port, char *err, size_t errlen)
+/* A bound socket (listening unless probe); reuseport joins the group. */
+static int bind_socket(const char *host, uint16_t port, int reuseport, int probe, char *err,
+                       size_t errlen)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
@@ -30,6 +31,8 @@ int listener_open(const char *host, uint16_t port, char *err, size_t errlen)
         /* Restart while old connections sit in TIME_WAIT; unlike SO_REUSEPORT
          * this never lets a second listener share the port. */
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* The workers' sockets share the port; the probe must not. */
+        if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
         /* Inherited by every accepted socket: frames go out at once. */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (ai->ai_family == AF_INET6) {
@@ -38,7 +41,7 @@ int listener_open(const char *host, uint16_t port, char *err, size_t errlen)
         }
     }
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-        listen(fd, LISTEN_BACKLOG) < 0) {
+        (!probe && listen(fd, LISTEN_BACKLOG) < 0)) {
         int e = errno;
         snprintf(err, errlen, "listen %s:%s: bind() failed (%d: %s)", host, ports, e,
                  e == EADDRINUSE ? "address already in use" : strerror(e));
@@ -48,4 +51,17 @@ int listener_open(const char *host, uint16_t port, char *err, size_t errlen)
     }
     freeaddrinfo(ai);
     return fd;
+}
+
+int listener_probe(const char *host, uint16_t port, char *err, size_t errlen)
+{
+    int fd = bind_socket(host, port, 0, 1, err, errlen);
+    if (fd < 0) return -1;
+    close(fd);
+    return 0;
+}
+
+int listener_open(const char *host, uint16_t port, char *err, size_t errlen)
+{
+    return bind_socket(host, port, 1, 0, err, errlen);
 }

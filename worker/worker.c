@@ -317,10 +317,10 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
     ring_reader_init(shm_ring(shm), &wk->reader);
     loop_watch_add(wk->loop, &wk->wake_watch, wk->slot->eventfd, EPOLLIN, on_wake, NULL);
 
-    /* The master's socket, shared by all workers of every generation:
-     * EPOLLEXCLUSIVE wakes one worker per new connection, not all. */
+    /* The master's socket of our position, kept across generations: the
+     * worker it had before us may still accept from it while it drains. */
     wk->listen_fd = listen_fd;
-    if (loop_watch_add(wk->loop, &wk->listen_watch, wk->listen_fd, EPOLLIN | EPOLLEXCLUSIVE,
+    if (loop_watch_add(wk->loop, &wk->listen_watch, wk->listen_fd, EPOLLIN,
                        conn_accept_ready, NULL) < 0) {
         log_error("listening socket: %s", strerror(errno));
         _exit(2);

@@ -1,4 +1,4 @@
-/* A worker process: one event loop accepting from the shared listener, its client
+/* A worker process: one event loop owning its listener, its client
  * connections, its ring cursor and its subscriber table (see README,
  * "Architecture"). There is one worker per process, reachable as `wk`. */
 #ifndef RAGWS_WORKER_WORKER_H
@@ -54,7 +54,7 @@ typedef struct worker {
 extern worker_t *wk;
 
 /* Runs the worker; never returns (exits the process). listen_fd is the
- * master's listening socket, shared by every worker (master/listener.h). */
+ * master's listening socket of this worker's position (master/listener.h). */
 void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
                  uint32_t generation, int listen_fd);
 
