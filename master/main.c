@@ -1,5 +1,6 @@
 /* ragws: command line. `ragws -c FILE [-o section.key=value ...]` serves;
- * subcommands: check-config, publish, version. */
+ * subcommands: check-config, publish, version (also -v, -V, --version;
+ * -v is "verbose" for check-config only). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,9 @@
 #include "master/config.h"
 #include "worker/auth.h"
 #include "master/master.h"
+#include "master/version.h"
 #include "util/log.h"
 
-#define RAGWS_VERSION "0.1.0"
 #define MAX_OVERRIDES 256
 
 static void usage(FILE *out)
@@ -26,7 +27,7 @@ static void usage(FILE *out)
             "       ragws publish project-update PROJECT_ID TYPE DATA_JSON\n"
             "       ragws migrate [-c FILE] [-o ...]                   apply database migrations\n"
             "       ragws ingest COLLECTION FILE... [-c FILE] [-o ...] index text/Markdown files\n"
-            "       ragws version\n"
+            "       ragws version | -v | -V | --version            print the version\n"
             "Without -c, ./ragws.conf is used if present, else built-in defaults.\n");
 }
 
@@ -53,7 +54,10 @@ int main(int argc, char **argv)
             }
             overrides[n_over++] = argv[++i];
         } else if (strcmp(a, "-v") == 0) {
-            verbose = 1;
+            verbose = 1; /* check-config -v; otherwise it asks for the version */
+        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            printf("ragws %s\n", RAGWS_VERSION);
+            return 0;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
@@ -66,7 +70,7 @@ int main(int argc, char **argv)
         }
     }
     const char *cmd = n_args ? args[0] : "serve";
-    if (strcmp(cmd, "version") == 0) {
+    if (strcmp(cmd, "version") == 0 || (verbose && strcmp(cmd, "check-config") != 0)) {
         printf("ragws %s\n", RAGWS_VERSION);
         return 0;
     }

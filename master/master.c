@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "master/listener.h"
 #include "master/monitor.h"
 #include "master/notify.h"
 #include "shm/region.h"
@@ -19,6 +20,14 @@
 #define RESPAWN_MIN_MS 100
 #define RESPAWN_MAX_MS 5000
 #define QUICK_DEATH_MS 1000 /* a worker dying younger than this backs off */
+
+/* The listening sockets of one address, one per worker position. */
+typedef struct lset {
+    int fd[SHM_MAX_SLOTS];
+    int n;
+    char host[256];
+    uint16_t port;
+} lset_t;
 
 typedef struct master {
     loop_t *loop;
@@ -36,9 +45,45 @@ typedef struct master {
     loop_watch_t sig_watch, wake_watch;
     loop_timer_t respawn_timer, monitor_timer, watchdog_timer, stop_timer;
     uint64_t watchdog_ms;
+    /* The listening sockets every generation inherits (master/listener.h);
+     * prev holds the old ones while a reload moves to a new address. */
+    lset_t cur, prev;
+    int slot_pos[SHM_MAX_SLOTS]; /* worker position (listening socket) of each slot */
 } master_t;
 
 static master_t M;
+
+/* Open sockets of the set until it has n (one per worker position). */
+static int lset_grow(lset_t *l, int n, char *err, size_t errlen)
+{
+    while (l->n < n) {
+        int fd = listener_open(l->host, l->port, err, errlen);
+        if (fd < 0) return -1;
+        l->fd[l->n++] = fd;
+    }
+    return 0;
+}
+
+/* Close the master's copies beyond n (workers keep theirs until they exit). */
+static void lset_trim(lset_t *l, int n)
+{
+    while (l->n > n) close(l->fd[--l->n]);
+}
+
+/* A position of the current generation no live worker holds. */
+static int free_position(void)
+{
+    for (int p = 0; p < SHM_MAX_SLOTS; p++) {
+        int used = 0;
+        for (int i = 0; i < SHM_MAX_SLOTS && !used; i++) {
+            shm_slot_t *s = &M.shm->slots[i];
+            used = atomic_load(&s->state) != SLOT_FREE &&
+                   atomic_load(&s->generation) == M.generation && M.slot_pos[i] == p;
+        }
+        if (!used) return p;
+    }
+    return -1;
+}
 
 static uint64_t now_ms(void) { return loop_clock_ns() / 1000000; }
 
@@ -64,6 +109,12 @@ static int live_slots(void)
 
 static int spawn_worker(uint32_t gen)
 {
+    char err[600];
+    int pos = free_position();
+    if (pos < 0 || lset_grow(&M.cur, pos + 1, err, sizeof err) < 0) {
+        log_error("no listening socket for a new worker: %s", pos < 0 ? "no position" : err);
+        return -1;
+    }
     int idx = -1;
     for (int i = 0; i < SHM_MAX_SLOTS; i++)
         if (atomic_load(&M.shm->slots[i].state) == SLOT_FREE) {
@@ -81,6 +132,7 @@ static int spawn_worker(uint32_t gen)
     atomic_store(&s->heartbeat_ms, 0);
     atomic_store(&s->wake_pending, 0);
     atomic_store(&s->state, SLOT_STARTING);
+    M.slot_pos[idx] = pos;
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
@@ -91,8 +143,11 @@ static int spawn_worker(uint32_t gen)
         /* The child keeps the shared region and eventfds, not our loop. */
         close(loop_epoll_fd(M.loop));
         close(M.sig_watch.fd);
+        for (int p = 0; p < M.cur.n; p++) /* only our position's socket */
+            if (p != pos) close(M.cur.fd[p]);
+        lset_trim(&M.prev, 0);
         atomic_store(&s->pid, (int32_t)getpid());
-        worker_main(M.cfg, M.shm, idx, gen);
+        worker_main(M.cfg, M.shm, idx, gen, M.cur.fd[pos]);
         _exit(0);
     }
     atomic_store(&s->pid, (int32_t)pid);
@@ -134,6 +189,10 @@ static void check_ready(void)
     if (M.reloading) {
         /* New generation listens: the old one may now drain. */
         M.reloading = 0;
+        /* Old address, or positions beyond the new worker count: the old
+         * generation keeps its copies until it has drained. */
+        lset_trim(&M.prev, 0);
+        lset_trim(&M.cur, M.want_workers);
         for (int i = 0; i < SHM_MAX_SLOTS; i++) {
             shm_slot_t *s = &M.shm->slots[i];
             if (atomic_load(&s->state) == SLOT_FREE) continue;
@@ -190,7 +249,12 @@ static void reap_children(void)
             snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(status));
         shm_slot_retire(M.shm, idx);
         if (M.stopping || gen != M.generation) { /* drained, as asked */
-            log_info("worker %d (pid %d, generation %u) %s", idx, (int)pid, gen, why);
+            int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+            if (clean)
+                log_info("worker %d (pid %d, generation %u) %s", idx, (int)pid, gen, why);
+            else /* a crash while draining cuts the answers it still had */
+                log_error("worker %d (pid %d, generation %u) %s while draining", idx,
+                          (int)pid, gen, why);
             continue;
         }
         log_error("worker %d (pid %d) %s after %llu ms; respawning", idx, (int)pid,
@@ -205,6 +269,11 @@ static void reap_children(void)
             signal_generation(M.generation, SIGTERM);
             M.generation--;
             M.reloading = 0;
+            if (M.prev.n) { /* back to the old address */
+                lset_trim(&M.cur, 0);
+                M.cur = M.prev;
+                M.prev.n = 0;
+            }
             continue;
         }
         /* Immediate respawn, unless it keeps dying young. */
@@ -233,6 +302,22 @@ static void reload(void)
         log_error("reload refused, invalid configuration: %s", err);
         free(next);
         return;
+    }
+    if (strcmp(next->listen_host, M.cur.host) != 0 || next->listen_port != M.cur.port) {
+        /* A new address: bind it now, so that a taken port refuses the
+         * reload instead of leaving workers that cannot listen. */
+        lset_t l = {.n = 0, .port = next->listen_port};
+        snprintf(l.host, sizeof l.host, "%s", next->listen_host);
+        if (listener_probe(l.host, l.port, err, sizeof err) < 0 ||
+            lset_grow(&l, config_worker_count(next), err, sizeof err) < 0) {
+            lset_trim(&l, 0);
+            log_error("reload refused: %s", err);
+            free(next);
+            return;
+        }
+        lset_trim(&M.prev, 0);
+        M.prev = M.cur;
+        M.cur = l;
     }
     if (next->ring_size != M.cfg->ring_size)
         log_warn("shm.ring_size changes need a restart; keeping %zu bytes",
@@ -279,6 +364,9 @@ static void on_signal(loop_t *loop, loop_watch_t *w, uint32_t events)
         case SIGHUP: reload(); break;
         case SIGTERM:
         case SIGINT: begin_stop((int)si.ssi_signo); break;
+        case SIGUSR2: /* nginx's binary upgrade: not implemented, never a stop */
+            log_info("SIGUSR2 ignored: binary upgrade is not supported (SIGHUP reloads)");
+            break;
         default: break;
         }
     }
@@ -314,6 +402,7 @@ int master_run(ragws_config_t *cfg, char *const *overrides, int n_overrides)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR2);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -323,6 +412,16 @@ int master_run(ragws_config_t *cfg, char *const *overrides, int n_overrides)
     }
     loop_watch_add(M.loop, &M.sig_watch, sfd, EPOLLIN, on_signal, NULL);
     loop_watch_add(M.loop, &M.wake_watch, M.shm->master_eventfd, EPOLLIN, on_wake, NULL);
+
+    char err[600];
+    snprintf(M.cur.host, sizeof M.cur.host, "%s", cfg->listen_host);
+    M.cur.port = cfg->listen_port;
+    /* A port in use is fatal, before any worker starts. */
+    if (listener_probe(M.cur.host, M.cur.port, err, sizeof err) < 0 ||
+        lset_grow(&M.cur, config_worker_count(cfg), err, sizeof err) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
 
     M.generation = 1;
     M.want_workers = config_worker_count(cfg);
@@ -336,6 +435,8 @@ int master_run(ragws_config_t *cfg, char *const *overrides, int n_overrides)
     loop_run(M.loop);
     loop_free(M.loop);
     close(sfd);
+    lset_trim(&M.cur, 0);
+    lset_trim(&M.prev, 0);
     free(M.cfg);
     return 0;
 }

@@ -15,6 +15,7 @@ packages=(
   libinih-dev libsystemd-dev zlib1g-dev libssl-dev
   postgresql-15 postgresql-client-15
   python3-websockets curl
+  prometheus
   poppler-utils tesseract-ocr
   systemd
   chromium

@@ -9,7 +9,9 @@
 #   3. load docs/samples/*.md into rag.default_collection ("documents")
 #      when that collection has no document yet (checked with psql), so a
 #      second `make run` does not load them twice;
-#   4. exec ragws.
+#   4. start ragws, wait until /ready answers 200, then print "serving"
+#      (a ragws that exits first, e.g. "address already in use", ends make
+#      run with its status).
 #
 # Extra arguments (-o section.key=value ...) apply to every step.
 set -euo pipefail
@@ -52,5 +54,30 @@ else
     step "collection \"$collection\" has $count documents: samples not loaded again"
 fi
 
-step "serving on http://$(setting server listen) (Ctrl-C stops; SIGHUP reloads $conf)"
-exec ./ragws -c "$conf" "$@"
+listen=$(setting server listen)
+step "starting ragws on $listen"
+./ragws -c "$conf" "$@" &
+pid=$!
+# Signals for this script go to ragws (Ctrl-C stops it, SIGHUP reloads).
+trap 'kill -TERM $pid 2>/dev/null' INT TERM
+trap 'kill -HUP $pid 2>/dev/null' HUP
+# "serving" only once /ready answers 200; a ragws that exits (port in use
+# ...) ends make run with its exit status, and never says "serving".
+host=${listen%:*}; port=${listen##*:}
+[[ $host == 0.0.0.0 || $host == "::" || $host == "[::]" || -z $host ]] && host=127.0.0.1
+[[ $host == *:* && $host != \[* ]] && host="[$host]"
+until curl -fsS -o /dev/null --max-time 1 "http://$host:$port/ready" 2>/dev/null; do
+    if ! kill -0 $pid 2>/dev/null; then
+        rc=0; wait $pid || rc=$?
+        echo "run: ragws exited with status $rc before it was ready" >&2
+        exit $(( rc ? rc : 1 ))
+    fi
+    sleep 0.2
+done
+step "serving on http://$listen (Ctrl-C stops; SIGHUP reloads $conf)"
+rc=0
+while :; do
+    wait $pid && rc=0 || rc=$?
+    kill -0 $pid 2>/dev/null || break # a trapped signal interrupted wait: go on
+done
+exit $rc

@@ -11,6 +11,9 @@
 /* Broadcast latency buckets (publish -> bytes handed to the kernel), µs. */
 #define STATS_LAT_BUCKETS 15
 extern const uint64_t stats_latency_bounds_us[STATS_LAT_BUCKETS - 1];
+/* Question answering time buckets (whole pipeline), µs. */
+#define STATS_QUERY_BUCKETS 12
+extern const uint64_t stats_query_bounds_us[STATS_QUERY_BUCKETS - 1];
 
 /* X-macro: name, prometheus type, help. Gauges are not folded into the
  * retired totals when a worker dies. */
@@ -53,6 +56,7 @@ typedef struct worker_stats {
     _Atomic uint64_t token_latency_buckets[STATS_LAT_BUCKETS];
     _Atomic uint64_t token_latency_sum_us;
     _Atomic uint64_t token_latency_count;
+    _Atomic uint64_t query_buckets[STATS_QUERY_BUCKETS]; /* sum: query_time_us */
 } worker_stats_t;
 
 static inline void stats_add(_Atomic uint64_t *c, uint64_t n)
@@ -79,6 +83,8 @@ static inline uint64_t stats_get(const _Atomic uint64_t *c)
 
 void stats_observe_latency(worker_stats_t *s, uint64_t us, uint64_t count);
 void stats_observe_token_latency(worker_stats_t *s, uint64_t us);
+/* One question answered in us: queries, query_time_us and the histogram. */
+void stats_observe_query(worker_stats_t *s, uint64_t us);
 
 /* out += in (all fields; gauges too unless counters_only). */
 void stats_accumulate(worker_stats_t *out, const worker_stats_t *in,

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <strings.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,6 +31,44 @@ const char *conn_peer_text(const conn_t *c, char *buf, size_t len)
 
 static void conn_io(loop_t *loop, loop_watch_t *w, uint32_t events);
 
+static long wmem_max(void)
+{
+    static long v = -1;
+    if (v < 0) {
+        FILE *f = fopen("/proc/sys/net/core/wmem_max", "r");
+        v = 0;
+        if (f) {
+            if (fscanf(f, "%ld", &v) != 1) v = 0;
+            fclose(f);
+        }
+    }
+    return v;
+}
+
+/* A slow consumer's last bytes (the rest of a frame it had started, then
+ * the 1008 close) must reach the kernel: once there, the kernel delivers
+ * them even after close(), when the client reads again. Its socket buffer
+ * is full, so grow it by what is left (bounded: one frame and a close;
+ * net.core.wmem_max caps it) and write once. */
+static void slow_last_write(conn_t *c)
+{
+    int cur = 0;
+    socklen_t sl = sizeof cur;
+    if (!c->out.len || getsockopt(c->watch.fd, SOL_SOCKET, SO_SNDBUF, &cur, &sl) < 0) return;
+    /* the kernel doubles the value set and charges its own overhead */
+    long want = ((long)cur + 2 * (long)c->out.bytes + 16384) / 2;
+    if (want > wmem_max()) return; /* would shrink an autotuned buffer */
+    int v = (int)want;
+    setsockopt(c->watch.fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+    struct iovec iov[FLUSH_IOV];
+    int n = outq_iov(&c->out, iov, FLUSH_IOV);
+    ssize_t w = writev(c->watch.fd, iov, n);
+    if (w > 0) {
+        stats_add(&wk->stats->bytes_out, (uint64_t)w);
+        outq_consume(&c->out, (size_t)w, NULL, NULL);
+    }
+}
+
 static void conn_free(void *p)
 {
     conn_t *c = p;
@@ -54,6 +93,7 @@ void conn_close(conn_t *c, const char *why)
         stats_sub(&wk->stats->http_connections, 1);
     }
     ip_table_release(wk->ips, &c->peer);
+    if (c->flags & CF_SLOW) slow_last_write(c); /* the close frame is not dropped */
     /* close() alone removes the fd from epoll, unless another reference to
      * the socket lives on (a hand-over in flight): then say it. */
     if (c->flags & CF_HANDED_OVER) loop_watch_del(wk->loop, &c->watch);
@@ -143,8 +183,12 @@ static void slow_consumer(conn_t *c)
     c->flags |= CF_SLOW;
     /* Drop what it has not started to receive, then say why. */
     outq_drop_unstarted(&c->out);
-    if (c->state == CONN_WS) ws_close(c, 1008, "slow consumer");
-    else conn_close(c, "slow consumer");
+    if (c->state != CONN_WS) {
+        conn_close(c, "slow consumer");
+        return;
+    }
+    ws_close(c, 1008, "slow consumer"); /* queued right behind the started frame */
+    if (c->state == CONN_WS && c->out.len) slow_last_write(c);
 }
 
 int conn_queue(conn_t *c, outbuf_t *b)

@@ -90,7 +90,7 @@ static void complete_head(PGresult *res, const char *err)
  * done, so callers report STORAGE_UNAVAILABLE), then reconnect. */
 static void connection_lost(const char *why)
 {
-    if (db.state == DB_READY) log_warn("PostgreSQL connection lost: %s", why);
+    if (db.state == DB_READY && !db.stopping) log_warn("PostgreSQL connection lost: %s", why); /* a stop is no loss */
     unwatch();
     if (db.result) {
         PQclear(db.result);

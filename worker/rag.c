@@ -271,8 +271,7 @@ static void follow_ups(const rag_job_t *j)
 static void complete(rag_job_t *j)
 {
     double secs = (double)(loop_clock_ns() - j->started_ns) / 1e9;
-    stats_add(&wk->stats->queries, 1);
-    stats_add(&wk->stats->query_time_us, (uint64_t)(secs * 1e6));
+    stats_observe_query(wk->stats, (uint64_t)(secs * 1e6));
     const char *ents[RAG_MAX_ENTITIES];
     for (size_t i = 0; i < j->n_entities; i++) ents[i] = j->entities[i];
     rag_result_t r = {
@@ -643,6 +642,10 @@ static void kick(loop_t *loop, loop_timer_t *t)
 {
     (void)loop;
     rag_job_t *j = t->data;
+    if (wk->draining) { /* one place for every endpoint: the drain takes no new question */
+        fail(j, "SHUTTING_DOWN", "server is restarting; ask again on a new connection", "queued");
+        return;
+    }
     if (!j->conv_kind) {
         analyze(j);
         return;

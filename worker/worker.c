@@ -39,41 +39,6 @@ int worker_publish(const char *channel, size_t clen, const char *payload,
     return shm_publish(wk->shm, channel, clen, payload, plen);
 }
 
-static int open_listener(const ragws_config_t *cfg)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    char port[8];
-    snprintf(port, sizeof port, "%u", cfg->listen_port);
-    int rc = getaddrinfo(cfg->listen_host[0] ? cfg->listen_host : NULL, port, &hints, &ai);
-    if (rc != 0) {
-        log_error("listen %s:%s: %s", cfg->listen_host, port, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        /* Every worker binds its own socket; the kernel spreads accepts. */
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-        /* Inherited by every accepted socket: frames go out at once. */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (ai->ai_family == AF_INET6) {
-            int zero = 0;
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-        }
-    }
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
-        log_error("listen %s:%s: %s", cfg->listen_host, port, strerror(errno));
-        if (fd >= 0) close(fd);
-        freeaddrinfo(ai);
-        return -1;
-    }
-    freeaddrinfo(ai);
-    return fd;
-}
-
 /* ---- ring -> local subscribers ---- */
 
 static void handle_lap(const ring_lap_t *lap)
@@ -168,15 +133,18 @@ static void close_all_going_away(void)
     }
 }
 
-/* Drain: answers in flight finish (up to drain_timeout), then every
- * client gets close 1001, then the worker exits once they are gone (or
- * after a short grace for the close handshake). */
+/* Drain: answers in flight finish (up to drain_timeout) while new
+ * questions are refused with SHUTTING_DOWN (rag.c), then every client gets
+ * close 1001, then the worker exits once they are gone (or after a short
+ * grace for the close handshake). */
 #define CLOSE_GRACE_MS 3000
 
 static void drain_step(uint64_t now)
 {
     if (!wk->draining) return;
-    if (wk->draining == 1 && (rag_jobs_running() == 0 || now >= wk->drain_deadline_ms)) {
+    /* LLM streams too: an answer's follow-up questions are part of it. */
+    int idle = rag_jobs_running() == 0 && llm_active_streams() == 0;
+    if (wk->draining == 1 && (idle || now >= wk->drain_deadline_ms)) {
         wk->draining = 2;
         close_all_going_away();
         uint64_t grace = wk->cfg->drain_timeout_ms < CLOSE_GRACE_MS ? wk->cfg->drain_timeout_ms
@@ -184,6 +152,38 @@ static void drain_step(uint64_t now)
         wk->drain_deadline_ms = now + grace;
     }
     if (wk->draining == 2 && (!wk->n_conns || now >= wk->drain_deadline_ms)) finish();
+}
+
+/* A READY worker of a newer generation (a reload is under way), taken in
+ * turn; -1 when there is none (a stop). */
+static int newer_ready_slot(void)
+{
+    static int next;
+    for (int k = 0; k < SHM_MAX_SLOTS; k++) {
+        int i = (next + k) % SHM_MAX_SLOTS;
+        shm_slot_t *s = &wk->shm->slots[i];
+        if (atomic_load(&s->state) == SLOT_READY && atomic_load(&s->generation) > wk->generation) {
+            next = i + 1;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* On reload, connections accepted but still in HTTP (a handshake not yet
+ * read, an idle keep-alive) go to the new generation with the bytes read
+ * so far, instead of a reset or a 503: no handshake is lost to a reload. */
+static void hand_over_http(void)
+{
+    uint32_t n = 0;
+    for (conn_t *c = wk->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state != CONN_HTTP || (c->flags & CF_HTTP_PENDING) || c->out.len) continue;
+        int slot = newer_ready_slot();
+        if (slot < 0) break;
+        if (handoff_send(c, slot) == 0) n++;
+    }
+    if (n) log_debug("handed %u HTTP connections to the new generation", n);
 }
 
 static void begin_drain(void)
@@ -196,6 +196,7 @@ static void begin_drain(void)
         close(wk->listen_fd);
         wk->listen_fd = -1;
     }
+    hand_over_http();
     atomic_store(&wk->slot->state, SLOT_DRAINING);
     shm_notify_master(wk->shm);
     log_info("draining %u connections, %u answers in flight (drain_timeout %u ms)",
@@ -250,7 +251,7 @@ static uint64_t min3(uint64_t a, uint64_t b, uint64_t c)
 }
 
 void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
-                 uint32_t generation)
+                 uint32_t generation, int listen_fd)
 {
     char role[32];
     snprintf(role, sizeof role, "worker %d", slot_idx);
@@ -316,10 +317,14 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
     ring_reader_init(shm_ring(shm), &wk->reader);
     loop_watch_add(wk->loop, &wk->wake_watch, wk->slot->eventfd, EPOLLIN, on_wake, NULL);
 
-    wk->listen_fd = open_listener(cfg);
-    if (wk->listen_fd < 0) _exit(2);
-    loop_watch_add(wk->loop, &wk->listen_watch, wk->listen_fd, EPOLLIN,
-                   conn_accept_ready, NULL);
+    /* The master's socket of our position, kept across generations: the
+     * worker it had before us may still accept from it while it drains. */
+    wk->listen_fd = listen_fd;
+    if (loop_watch_add(wk->loop, &wk->listen_watch, wk->listen_fd, EPOLLIN,
+                       conn_accept_ready, NULL) < 0) {
+        log_error("listening socket: %s", strerror(errno));
+        _exit(2);
+    }
 
     loop_set_before_sleep(wk->loop, before_sleep, NULL);
     loop_timer_start(wk->loop, &wk->sweep_timer, wk->sweep_every_ms, sweep, NULL);

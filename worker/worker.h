@@ -53,9 +53,10 @@ typedef struct worker {
 
 extern worker_t *wk;
 
-/* Runs the worker; never returns (exits the process). */
+/* Runs the worker; never returns (exits the process). listen_fd is the
+ * master's listening socket of this worker's position (master/listener.h). */
 void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
-                 uint32_t generation);
+                 uint32_t generation, int listen_fd);
 
 /* Publish into the ring (any endpoint, REST or WebSocket). */
 int worker_publish(const char *channel, size_t clen, const char *payload,

@@ -339,18 +339,18 @@ def parse_metrics(text):
     return out
 
 
-WORKER_LINE = re.compile(
-    r'^ragws_worker_connections\{slot="(\d+)",pid="(\d+)",generation="(\d+)"\}$')
+WORKER_LINE = re.compile(r'^ragws_worker_(connections|pid|generation)\{slot="(\d+)"\}$')
 
 
 def metrics_workers(samples):
-    """[{slot, pid, generation, connections}] from parsed metrics."""
-    out = []
+    """[{slot, pid, generation, connections}] from parsed metrics (one series
+    per slot: pid and generation are values, not labels)."""
+    by_slot = {}
     for k, v in samples.items():
         m = WORKER_LINE.match(k)
         if m:
-            out.append({"slot": int(m.group(1)), "pid": int(m.group(2)),
-                        "generation": int(m.group(3)), "connections": int(v)})
+            by_slot.setdefault(int(m.group(2)), {"slot": int(m.group(2))})[m.group(1)] = int(v)
+    out = [w for w in by_slot.values() if {"pid", "generation", "connections"} <= w.keys()]
     return sorted(out, key=lambda w: w["slot"])
 
 

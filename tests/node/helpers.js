@@ -340,9 +340,9 @@ class Server {
   /** {slot: pid} of the workers, from /metrics. */
   async workerPids() {
     const out = {};
-    for (const [k] of Object.entries(await this.metrics())) {
-      const m = /^ragws_worker_connections\{slot="(\d+)",pid="(\d+)",generation="(\d+)"\}$/.exec(k);
-      if (m) out[Number(m[1])] = Number(m[2]);
+    for (const [k, v] of Object.entries(await this.metrics())) {
+      const m = /^ragws_worker_pid\{slot="(\d+)"\}$/.exec(k);
+      if (m && Number(v) > 0) out[Number(m[1])] = Number(v);
     }
     return out;
   }
