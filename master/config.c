@@ -417,52 +417,76 @@ static bool is_origin(const char *s)
     return true;
 }
 
+/* Trimmed items of a comma list, each handed to fn; empty items refused. */
+static int each_item(const char *v, char *store, size_t cap, const char *what,
+                     int (*fn)(const char *item, void *ud, char *msg, size_t len), void *ud,
+                     char *msg, size_t len)
+{
+    size_t vlen = strlen(v);
+    if (vlen >= cap)
+        return fail(msg, len, "list is too long (at most %zu bytes)", cap - 1);
+    memcpy(store, v, vlen + 1);
+    if (!*store)
+        return 0;
+    for (char *item = store;;) {
+        char *comma = strchr(item, ',');
+        if (comma)
+            *comma = '\0';
+        while (isspace((unsigned char)*item))
+            item++;
+        char *end = item + strlen(item);
+        while (end > item && isspace((unsigned char)end[-1]))
+            *--end = '\0';
+        if (!*item)
+            return fail(msg, len, "empty %s in \"%s\" (expected a comma-separated list)", what, v);
+        if (fn(item, ud, msg, len) != 0)
+            return -1;
+        if (!comma)
+            return 0;
+        item = comma + 1;
+    }
+}
+
+struct origin_acc {
+    const char *store;
+    size_t offsets[CONFIG_MAX_ORIGINS];
+    size_t n;
+};
+
+static int add_origin(const char *item, void *ud, char *msg, size_t len)
+{
+    struct origin_acc *a = ud;
+    if (strcmp(item, "*") == 0)
+        return fail(msg, len, "* must stand alone, not in a list");
+    if (!is_origin(item))
+        return fail(msg, len, "\"%s\" is not an origin (scheme://host[:port] without path or "
+                    "trailing slash, e.g. https://app.example.com)", item);
+    if (a->n == CONFIG_MAX_ORIGINS)
+        return fail(msg, len, "too many origins (at most %d)", CONFIG_MAX_ORIGINS);
+    a->offsets[a->n++] = (size_t)(item - a->store);
+    return 0;
+}
+
 /* Parses into scratch first so a rejected value leaves cfg untouched. */
 static int set_origins(ragws_config_t *cfg, const char *v, char *msg, size_t len)
 {
     char store[sizeof cfg->origins_store];
-    size_t offsets[CONFIG_MAX_ORIGINS];
-    size_t n = 0;
-    size_t vlen = strlen(v);
-
-    if (vlen >= sizeof cfg->allowed_origins_raw)
+    struct origin_acc acc = {.store = store};
+    bool any = strcmp(v, "*") == 0;
+    if (strlen(v) >= sizeof cfg->allowed_origins_raw)
         return fail(msg, len, "list is too long (at most %zu bytes)",
                     sizeof cfg->allowed_origins_raw - 1);
-    bool any = strcmp(v, "*") == 0;
-    memcpy(store, v, vlen + 1);
-    if (!any && *v) {
-        /* strtok would skip empty items; walk the commas to reject them */
-        for (char *item = store;; ) {
-            char *comma = strchr(item, ',');
-            if (comma)
-                *comma = '\0';
-            while (isspace((unsigned char)*item))
-                item++;
-            char *end = item + strlen(item);
-            while (end > item && isspace((unsigned char)end[-1]))
-                *--end = '\0';
-            if (!*item)
-                return fail(msg, len, "empty origin in \"%s\" (expected * or origins separated by commas)", v);
-            if (strcmp(item, "*") == 0)
-                return fail(msg, len, "* must stand alone, not in a list");
-            if (!is_origin(item))
-                return fail(msg, len, "\"%s\" is not an origin (scheme://host[:port] without path or "
-                            "trailing slash, e.g. https://app.example.com)", item);
-            if (n == CONFIG_MAX_ORIGINS)
-                return fail(msg, len, "too many origins (at most %d)", CONFIG_MAX_ORIGINS);
-            offsets[n++] = (size_t)(item - store);
-            if (!comma)
-                break;
-            item = comma + 1;
-        }
-    }
+    if (!any && each_item(v, store, sizeof store, "origin", add_origin, &acc, msg, len) != 0)
+        return -1;
+    if (any)
+        memcpy(store, v, 2);
 
-    memcpy(cfg->allowed_origins_raw, v, vlen + 1);
+    memcpy(cfg->allowed_origins_raw, v, strlen(v) + 1);
     memcpy(cfg->origins_store, store, sizeof store);
     memset(cfg->allowed_origins, 0, sizeof cfg->allowed_origins);
-    for (size_t i = 0; i < n; i++)
-        cfg->allowed_origins[i] = cfg->origins_store + offsets[i];
-    cfg->n_allowed_origins = n;
+    for (size_t i = 0; i < acc.n; i++)
+        cfg->allowed_origins[i] = cfg->origins_store + acc.offsets[i];
+    cfg->n_allowed_origins = acc.n;
     cfg->allow_any_origin = any;
     return 0;
 }
@@ -501,36 +525,6 @@ static int parse_cidr(const char *item, config_cidr_t *c, char *msg, size_t len)
         return fail(msg, len, "\"%s\": prefix length must be 0..%u", item, max);
     c->bits = (unsigned)bits + (v4 ? 96 : 0);
     return 0;
-}
-
-/* Trimmed items of a comma list, each handed to fn; empty items refused. */
-static int each_item(const char *v, char *store, size_t cap, const char *what,
-                     int (*fn)(const char *item, void *ud, char *msg, size_t len), void *ud,
-                     char *msg, size_t len)
-{
-    size_t vlen = strlen(v);
-    if (vlen >= cap)
-        return fail(msg, len, "list is too long (at most %zu bytes)", cap - 1);
-    memcpy(store, v, vlen + 1);
-    if (!*store)
-        return 0;
-    for (char *item = store;;) {
-        char *comma = strchr(item, ',');
-        if (comma)
-            *comma = '\0';
-        while (isspace((unsigned char)*item))
-            item++;
-        char *end = item + strlen(item);
-        while (end > item && isspace((unsigned char)end[-1]))
-            *--end = '\0';
-        if (!*item)
-            return fail(msg, len, "empty %s in \"%s\"", what, v);
-        if (fn(item, ud, msg, len) != 0)
-            return -1;
-        if (!comma)
-            return 0;
-        item = comma + 1;
-    }
 }
 
 struct cidr_acc {
