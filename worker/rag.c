@@ -617,7 +617,7 @@ static void user_stored(void *ud, PGresult *res, const char *err)
     j->pending = NULL;
     if (!res) {
         fail(j, "STORAGE_UNAVAILABLE",
-             err && strstr(err, "stopping") ? "server stopping" : "PostgreSQL is unavailable; the message was not stored, retry shortly",
+             err && strcmp(err, DB_ERR_STOPPING) == 0 ? "server stopping" : "PostgreSQL is unavailable; the message was not stored, retry shortly",
              "storing_message");
         return;
     }
