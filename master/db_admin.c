@@ -610,7 +610,8 @@ static const char SQL_INSERT_DOCUMENT[] =
  * cannot both find it missing. */
 static const char SQL_LOCK_COLLECTION[] =
     "SELECT pg_advisory_xact_lock(1918985063, $1::bigint::int)";
-static const char SQL_CONTENT_HASH[] = "SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')";
+/* $1 is sent in binary (the file's bytes, not NUL-terminated). */
+static const char SQL_CONTENT_HASH[] = "SELECT encode(sha256($1::bytea), 'hex')";
 /* The same text chunked the same way is already there (any file name). */
 static const char SQL_SAME_CONTENT[] =
     "SELECT id FROM documents WHERE collection_id = $1::bigint AND metadata->>'sha256' = $2"
@@ -673,7 +674,7 @@ static int insert_chunks(PGconn *c, const char *doc_id, const char *coll_id, con
  * doc_id) or deletes the earlier versions of the file at abs (their ids,
  * comma separated, in replaced) and returns 0. -1 on error. */
 static int find_same_or_drop_old(PGconn *c, const char *coll_id, const char *text,
-                                 const char *abs, const char *cc, const char *co, char *sha,
+                                 size_t tlen, const char *abs, const char *cc, const char *co, char *sha,
                                  char *doc_id, char *replaced, size_t rlen, const char *what,
                                  char *err, size_t errlen)
 {
@@ -682,7 +683,14 @@ static int find_same_or_drop_old(PGconn *c, const char *coll_id, const char *tex
     if (!r) return -1;
     PQclear(r);
     const char *hvals[1] = {text};
-    if (!(r = exec_rows(c, SQL_CONTENT_HASH, 1, hvals, what, err, errlen))) return -1;
+    const int hlens[1] = {(int)tlen}, hfmts[1] = {1};
+    const Oid htypes[1] = {17}; /* bytea */
+    r = PQexecParams(c, SQL_CONTENT_HASH, 1, htypes, hvals, hlens, hfmts, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail_pg(err, errlen, what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
     snprintf(sha, 65, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     const char *svals[4] = {coll_id, sha, cc, co};
@@ -774,7 +782,7 @@ int db_ingest_file(PGconn *conn, const char *collection, const char *path,
     }
 
     char replaced[64] = "";
-    int same = find_same_or_drop_old(conn, coll_id, text, abs, cc, co, sha, doc_id, replaced,
+    int same = find_same_or_drop_old(conn, coll_id, text, tlen, abs, cc, co, sha, doc_id, replaced,
                                      sizeof replaced, what, err, errlen);
     if (same < 0) goto rollback;
     if (same) {

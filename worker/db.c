@@ -218,6 +218,17 @@ static void read_results(void)
     if (PQstatus(db.pg) == CONNECTION_BAD) connection_lost(PQerrorMessage(db.pg), DB_ERR_UNAVAILABLE);
 }
 
+/* A connection attempt failed: logged on the first failure of an outage
+ * and then once per attempt at the longest backoff, not at every retry. */
+static void connect_failed(const char *detail)
+{
+    char msg[512];
+    one_line(msg, sizeof msg, detail);
+    if (db.backoff_ms == 0 || db.backoff_ms >= db.cfg->pg_reconnect_max_ms)
+        log_warn("PostgreSQL connection failed: %s", msg);
+    connection_lost(msg, DB_ERR_UNAVAILABLE);
+}
+
 static void poll_connect(void)
 {
     PostgresPollingStatusType st = PQconnectPoll(db.pg);
@@ -234,13 +245,7 @@ static void poll_connect(void)
         log_info("PostgreSQL connected");
         send_next();
         return;
-    default: {
-        char msg[512];
-        one_line(msg, sizeof msg, PQerrorMessage(db.pg));
-        if (db.backoff_ms == 0 || db.backoff_ms >= db.cfg->pg_reconnect_max_ms)
-            log_warn("PostgreSQL connection failed: %s", msg);
-        connection_lost(msg, DB_ERR_UNAVAILABLE);
-    }
+    default: connect_failed(PQerrorMessage(db.pg));
     }
 }
 
@@ -275,7 +280,7 @@ static void connect_start(loop_t *loop, loop_timer_t *t)
     db.pg = PQconnectStartParams(keys, vals, 1);
     if (db.pg) PQsetNoticeProcessor(db.pg, on_notice, NULL);
     if (!db.pg || PQstatus(db.pg) == CONNECTION_BAD) {
-        connection_lost(db.pg ? PQerrorMessage(db.pg) : "out of memory", DB_ERR_UNAVAILABLE);
+        connect_failed(db.pg ? PQerrorMessage(db.pg) : "out of memory");
         return;
     }
     db.state = DB_CONNECTING;
