@@ -37,6 +37,12 @@ static struct {
     PGresult *result; /* first result of the query in flight */
     uint32_t queued;
     int stopping;
+    /* A send failed inside db_exec: the queue is failed from the loop
+     * (lost_timer), never inside db_exec, whose caller has not yet stored
+     * the request it is given back. */
+    int broken;
+    char broken_why[512];
+    loop_timer_t lost_timer;
 } db;
 
 static void db_io(loop_t *loop, loop_watch_t *w, uint32_t events);
@@ -47,7 +53,7 @@ static void set_available(int ok)
     if (wk && wk->slot) atomic_store(&wk->slot->db_ok, (uint32_t)ok);
 }
 
-int db_available(void) { return db.state == DB_READY; }
+int db_available(void) { return db.state == DB_READY && !db.broken; }
 
 static void unwatch(void)
 {
@@ -119,6 +125,8 @@ static void connection_lost(const char *detail, const char *client_err)
     char why[512];
     one_line(why, sizeof why, detail);
     if (db.state == DB_READY && !db.stopping) log_warn("PostgreSQL connection lost: %s", why);
+    db.broken = 0;
+    loop_timer_stop(db.loop, &db.lost_timer);
     unwatch();
     loop_timer_stop(db.loop, &db.query_timer);
     if (db.result) {
@@ -155,19 +163,35 @@ static void query_timeout(loop_t *loop, loop_timer_t *t)
     connection_lost("query timed out (postgres.query_timeout)", DB_ERR_TIMEOUT);
 }
 
+static void lost_due(loop_t *loop, loop_timer_t *t)
+{
+    (void)loop;
+    (void)t;
+    if (db.broken) connection_lost(db.broken_why, DB_ERR_UNAVAILABLE);
+}
+
+/* The connection failed while sending (maybe inside db_exec): stop using
+ * it now, fail the queue from the loop. */
+static void lost_later(const char *detail)
+{
+    one_line(db.broken_why, sizeof db.broken_why, detail);
+    db.broken = 1;
+    loop_timer_start(db.loop, &db.lost_timer, 0, lost_due, NULL);
+}
+
 static void send_next(void)
 {
-    if (db.state != DB_READY || db.sent || !db.head) return;
+    if (db.state != DB_READY || db.broken || db.sent || !db.head) return;
     db_req_t *r = db.head;
     if (!PQsendQueryParams(db.pg, r->sql, r->nparams, NULL,
                            (const char *const *)r->values, NULL, NULL, 0)) {
-        connection_lost(PQerrorMessage(db.pg), DB_ERR_UNAVAILABLE);
+        lost_later(PQerrorMessage(db.pg));
         return;
     }
     db.sent = 1;
     loop_timer_start(db.loop, &db.query_timer, db.cfg->pg_query_timeout_ms + 2000, query_timeout, NULL);
     int f = PQflush(db.pg);
-    if (f < 0) connection_lost(PQerrorMessage(db.pg), DB_ERR_UNAVAILABLE);
+    if (f < 0) lost_later(PQerrorMessage(db.pg));
     else watch_fd(PQsocket(db.pg), EPOLLIN | (f == 1 ? EPOLLOUT : 0));
 }
 
@@ -257,7 +281,7 @@ static void db_io(loop_t *loop, loop_watch_t *w, uint32_t events)
         poll_connect();
         return;
     }
-    if (db.state != DB_READY) return;
+    if (db.state != DB_READY || db.broken) return;
     if (events & EPOLLOUT) {
         int f = PQflush(db.pg);
         if (f < 0) {
@@ -338,6 +362,7 @@ void db_stop(void)
     db.stopping = 1;
     loop_timer_stop(db.loop, &db.reconnect_timer);
     loop_timer_stop(db.loop, &db.query_timer);
+    loop_timer_stop(db.loop, &db.lost_timer);
     /* Queries still queued fail now (their callers are closing too). */
     connection_lost("server stopping", DB_ERR_STOPPING);
     free(db.conninfo);
@@ -348,7 +373,7 @@ void db_stop(void)
 db_req_t *db_exec(const char *sql, int nparams, const char *const *values,
                   db_result_cb cb, void *ud)
 {
-    if (db.state != DB_READY || db.queued >= DB_QUEUE_MAX) return NULL;
+    if (!db_available() || db.queued >= DB_QUEUE_MAX) return NULL;
     size_t bytes = (size_t)nparams * sizeof(char *);
     for (int i = 0; i < nparams; i++)
         if (values[i]) bytes += strlen(values[i]) + 1;

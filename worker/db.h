@@ -6,7 +6,9 @@
  * once (unless detached). While PostgreSQL is unreachable db_exec refuses
  * at once, so callers answer STORAGE_UNAVAILABLE instead of waiting. When
  * the connection is lost, the whole queue is taken off first and then
- * failed: a callback may call db_exec (refused) or db_detach/db_stop. */
+ * failed: a callback may call db_exec (refused) or db_detach/db_stop. No
+ * callback ever runs inside db_exec, so its caller can store the request
+ * it gets back before anything happens to it. */
 #ifndef RAGWS_WORKER_DB_H
 #define RAGWS_WORKER_DB_H
 
