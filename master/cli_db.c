@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "master/db_admin.h"
+#include "util/log.h"
 
 #define CONNINFO_MAX 4096
 
@@ -166,21 +167,28 @@ int cli_db_command(const char *cmd, const ragws_config_t *cfg, int argc, char **
     return rc;
 }
 
+/* The server's first log lines come from here, before master_run: they
+ * follow log.format and log.level like every later line. */
 int cli_db_check_schema(const ragws_config_t *cfg, char *const *overrides, int n_overrides)
 {
+    log_setup(cfg->log_format == LOG_FORMAT_JSON, cfg->log_level, "master");
     char conninfo[CONNINFO_MAX], err[2048];
-    if (resolve("ragws", cfg, conninfo) < 0) return 1;
+    if (db_resolve_conninfo(cfg, conninfo, sizeof conninfo) < 0) {
+        log_error("refusing to start: postgres.conninfo (or postgres.auto_dir) is too long");
+        return 1;
+    }
     int rc = db_schema_check(conninfo, err, sizeof err);
     if (rc == 0) return 0;
     if (rc == -2) {
-        fprintf(stderr,
-                "ragws: warning: PostgreSQL is unavailable at start-up (%s); serving without "
-                "storage (STORAGE_UNAVAILABLE) until it can be reached\n",
-                err);
+        log_warn("PostgreSQL is unavailable at start-up (%s); serving without storage "
+                 "(STORAGE_UNAVAILABLE) until it can be reached", err);
+        if (strcmp(cfg->pg_conninfo, "auto") == 0)
+            log_warn("postgres.conninfo = auto: start the private cluster with "
+                     "scripts/pg-local.sh start %s", cfg->pg_auto_dir);
         return 0;
     }
     char fix[CONNINFO_MAX];
     fix_command(cfg, overrides, n_overrides, fix, sizeof fix);
-    fprintf(stderr, "ragws: refusing to start: %s; run: %s\n", err, fix);
+    log_error("refusing to start: %s; run: %s", err, fix);
     return 1;
 }

@@ -15,9 +15,9 @@
 int cli_db_command(const char *cmd, const ragws_config_t *cfg, int argc, char **argv);
 
 /* Before serving: 0 when the schema is current, or when PostgreSQL cannot
- * be reached (warning on stderr: the server starts and answers
+ * be reached (a warning in the log: the server starts and answers
  * STORAGE_UNAVAILABLE until it can). 1 when the schema is older than this
- * binary: the message on stderr names the command that fixes it, built
+ * binary: the error logged names the command that fixes it, built
  * from the config path and any postgres.* overrides. */
 int cli_db_check_schema(const ragws_config_t *cfg, char *const *overrides, int n_overrides);
 

@@ -568,8 +568,23 @@ static const char SQL_INSERT_DOCUMENT[] =
     "INSERT INTO documents (collection_id, filename, content_type, size_bytes, status, metadata)"
     " VALUES ($1::bigint, $2, $3, $4::bigint, 'indexed',"
     "  jsonb_build_object('source', 'ragws ingest', 'path', $5::text,"
-    "   'chunk_chars', $6::int, 'chunk_overlap', $7::int))"
+    "   'chunk_chars', $6::int, 'chunk_overlap', $7::int, 'sha256', $8::text))"
     " RETURNING id";
+/* Ingestions into one collection take turns, so two runs of the same file
+ * cannot both find it missing. */
+static const char SQL_LOCK_COLLECTION[] =
+    "SELECT pg_advisory_xact_lock(1918985063, $1::bigint::int)";
+/* $1 is sent in binary (the file's bytes, not NUL-terminated). */
+static const char SQL_CONTENT_HASH[] = "SELECT encode(sha256($1::bytea), 'hex')";
+/* The same text chunked the same way is already there (any file name). */
+static const char SQL_SAME_CONTENT[] =
+    "SELECT id FROM documents WHERE collection_id = $1::bigint AND metadata->>'sha256' = $2"
+    " AND (metadata->>'chunk_chars')::int = $3::int"
+    " AND (metadata->>'chunk_overlap')::int = $4::int ORDER BY id LIMIT 1";
+/* An earlier version of the same file (same absolute path): replaced. */
+static const char SQL_DROP_OLD_VERSION[] =
+    "DELETE FROM documents WHERE collection_id = $1::bigint AND metadata->>'path' = $2"
+    " AND metadata->>'source' = 'ragws ingest' RETURNING id";
 static const char SQL_INSERT_CHUNK[] =
     "INSERT INTO chunks (document_id, collection_id, ordinal, page, content)"
     " VALUES ($1::bigint, $2::bigint, $3::int, $4::int, $5)";
@@ -615,6 +630,47 @@ static int insert_chunks(PGconn *c, const char *doc_id, const char *coll_id, con
     }
     free(content);
     return rc;
+}
+
+/* Inside the ingest transaction: waits for other ingestions into the
+ * collection, computes the text's SHA-256 into sha (65 bytes), then either
+ * finds a document with the same text and chunking (returns 1, its id in
+ * doc_id) or deletes the earlier versions of the file at abs (their ids,
+ * comma separated, in replaced) and returns 0. -1 on error. */
+static int find_same_or_drop_old(PGconn *c, const char *coll_id, const char *text,
+                                 size_t tlen, const char *abs, const char *cc, const char *co, char *sha,
+                                 char *doc_id, char *replaced, size_t rlen, const char *what,
+                                 char *err, size_t errlen)
+{
+    const char *lvals[1] = {coll_id};
+    PGresult *r = exec_rows(c, SQL_LOCK_COLLECTION, 1, lvals, what, err, errlen);
+    if (!r) return -1;
+    PQclear(r);
+    const char *hvals[1] = {text};
+    const int hlens[1] = {(int)tlen}, hfmts[1] = {1};
+    const Oid htypes[1] = {17}; /* bytea */
+    r = PQexecParams(c, SQL_CONTENT_HASH, 1, htypes, hvals, hlens, hfmts, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail_pg(err, errlen, what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    snprintf(sha, 65, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    const char *svals[4] = {coll_id, sha, cc, co};
+    if (!(r = exec_rows(c, SQL_SAME_CONTENT, 4, svals, what, err, errlen))) return -1;
+    int same = PQntuples(r) > 0;
+    if (same) snprintf(doc_id, 24, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (same) return 1;
+    const char *dvals[2] = {coll_id, abs};
+    if (!(r = exec_rows(c, SQL_DROP_OLD_VERSION, 2, dvals, what, err, errlen))) return -1;
+    size_t o = 0;
+    replaced[0] = '\0';
+    for (int i = 0; i < PQntuples(r) && o + 24 < rlen; i++)
+        o += (size_t)snprintf(replaced + o, rlen - o, "%s%s", i ? ", " : "", PQgetvalue(r, i, 0));
+    PQclear(r);
+    return 0;
 }
 
 int db_ingest_file(PGconn *conn, const char *collection, const char *path,
@@ -678,7 +734,7 @@ int db_ingest_file(PGconn *conn, const char *collection, const char *path,
     if (exec_cmd(conn, "BEGIN", 0, NULL, what, err, errlen) < 0) goto done;
 
     const char *cvals[1] = {collection};
-    char coll_id[24], doc_id[24];
+    char coll_id[24], doc_id[24], sha[65];
     if (exec_cmd(conn, SQL_ENSURE_COLLECTION, 1, cvals, what, err, errlen) < 0) goto rollback;
     PGresult *r = exec_rows(conn, SQL_COLLECTION_ID, 1, cvals, what, err, errlen);
     if (!r) goto rollback;
@@ -689,8 +745,24 @@ int db_ingest_file(PGconn *conn, const char *collection, const char *path,
         goto rollback;
     }
 
-    const char *dvals[7] = {coll_id, base, md ? "text/markdown" : "text/plain", size, abs, cc, co};
-    r = exec_rows(conn, SQL_INSERT_DOCUMENT, 7, dvals, what, err, errlen);
+    char replaced[64] = "";
+    int same = find_same_or_drop_old(conn, coll_id, text, tlen, abs, cc, co, sha, doc_id, replaced,
+                                     sizeof replaced, what, err, errlen);
+    if (same < 0) goto rollback;
+    if (same) {
+        if (exec_cmd(conn, "COMMIT", 0, NULL, what, err, errlen) < 0) goto rollback;
+        if (out) {
+            fprintf(out, "unchanged %s in %s: already document %s, skipped\n", path, collection,
+                    doc_id);
+            fflush(out);
+        }
+        rc = 0;
+        goto done;
+    }
+
+    const char *dvals[8] = {coll_id, base, md ? "text/markdown" : "text/plain", size, abs, cc, co,
+                            sha};
+    r = exec_rows(conn, SQL_INSERT_DOCUMENT, 8, dvals, what, err, errlen);
     if (!r) goto rollback;
     snprintf(doc_id, sizeof doc_id, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
@@ -700,8 +772,9 @@ int db_ingest_file(PGconn *conn, const char *collection, const char *path,
         goto rollback;
 
     if (out) {
-        fprintf(out, "ingested %s into %s: document %s, %zu chunk%s\n", path, collection, doc_id,
-                n, n == 1 ? "" : "s");
+        fprintf(out, "ingested %s into %s: document %s, %zu chunk%s%s%s%s\n", path, collection,
+                doc_id, n, n == 1 ? "" : "s", replaced[0] ? " (replaces document " : "",
+                replaced, replaced[0] ? ")" : "");
         fflush(out);
     }
     rc = 0;

@@ -23,6 +23,7 @@ void llm_parser_reset(llm_stream_parser_t *p)
     p->after_cr = 0;
     p->deltas = 0;
     p->error[0] = '\0';
+    p->model[0] = '\0';
 }
 
 void llm_parser_free(llm_stream_parser_t *p)
@@ -155,6 +156,9 @@ static int handle_json(llm_stream_parser_t *p, const char *js, size_t len,
         json_decref(root);
         return fail(p, "backend error: %s", msg);
     }
+    json_t *model = json_object_get(root, "model");
+    if (!p->model[0] && json_is_string(model)) /* who answers, in both formats */
+        clean_copy(p->model, sizeof p->model, json_string_value(model), json_string_length(model));
     if (p->wire == LLM_WIRE_SSE) {
         json_t *c0 = json_array_get(json_object_get(root, "choices"), 0);
         json_t *delta = json_object_get(c0, "delta");

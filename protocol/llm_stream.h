@@ -41,6 +41,7 @@ typedef struct llm_stream_parser {
     int has_data;     /* SSE: a data field was seen (it may be empty) */
     int after_cr;     /* SSE: last byte was CR, so a LF right after belongs to it */
     uint32_t deltas;  /* deltas handed out so far */
+    char model[128];  /* the first "model" the backend's chunks name, or "" */
     char error[256];
 } llm_stream_parser_t;
 

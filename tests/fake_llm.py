@@ -9,10 +9,14 @@ on stdout as its first line once it accepts connections.
 Generation requests. The mode and options come from the path prefix, so a
 test picks a behaviour through llm.url alone:
 
-    POST /<mode>[/d<ms>]/v1/chat/completions   OpenAI SSE (stream: true)
-    POST /<mode>[/d<ms>]/api/chat              Ollama NDJSON
+    POST /<mode>[/d<ms>][/as-<model>]/v1/chat/completions   OpenAI SSE (stream: true)
+    POST /<mode>[/d<ms>][/as-<model>]/api/chat              Ollama NDJSON
 
     e.g. llm.url = http://127.0.0.1:PORT/ok/d20
+
+Every chunk names the model that answers ("model"): the request's model,
+or <model> with /as-<model> (a backend that answers with another model
+than the one asked for, e.g. a router falling back).
 
   ok        stream SCRIPT, one token per write, <ms> apart (default 50),
             then the end marker (data: [DONE] / {"done":true}).
@@ -170,13 +174,19 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(404, {"error": {"message": "no such endpoint"}})
         mode = parts[0] if parts and parts[0] in MODES else "ok"
         delay = 0.05
+        answering = None
         for p in parts[1:]:
             if p.startswith("d") and p[1:].isdigit():
                 delay = int(p[1:]) / 1000.0
+            elif p.startswith("as-") and len(p) > 3:
+                answering = p[3:]
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
+        if answering is None:
+            answering = body.get("model") if isinstance(body, dict) and \
+                isinstance(body.get("model"), str) else "fake"
         entry = {
             "id": 0, "method": "POST", "path": url.path, "mode": mode,
             "wire": wire, "body": body,
@@ -189,7 +199,7 @@ class Handler(BaseHTTPRequestHandler):
             log.append(entry)
             log_lock.notify_all()
         try:
-            self.generate(entry, mode, wire, delay)
+            self.generate(entry, mode, wire, delay, answering)
         except Gone:
             self.close_connection = True
             log_update(entry, disconnected=True)
@@ -198,7 +208,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- generation ------------------------------------------------------
 
-    def generate(self, entry, mode, wire, delay):
+    def generate(self, entry, mode, wire, delay, model="fake"):
         if mode == "error500":
             self.send_json(500, {"error": {"message": "fake backend failure",
                                            "type": "server_error"}})
@@ -223,13 +233,13 @@ class Handler(BaseHTTPRequestHandler):
         elif mode == "drop":
             tokens = SCRIPT[:3]
         if wire == "sse":  # the usual role-only first chunk, without content
-            self.send_event(sse_event({"delta": {"role": "assistant"}}, crlf, nl), crlf)
+            self.send_event(sse_event({"delta": {"role": "assistant"}}, crlf, nl, model), crlf)
         for i, tok in enumerate(tokens):
             self.wait(delay)
             if wire == "sse":
-                self.send_event(sse_event({"delta": {"content": tok}}, crlf, nl), crlf)
+                self.send_event(sse_event({"delta": {"content": tok}}, crlf, nl, model), crlf)
             else:
-                line = json.dumps({"model": "fake", "message": {"role": "assistant",
+                line = json.dumps({"model": model, "message": {"role": "assistant",
                                    "content": tok}, "done": False}) + nl
                 self.send_event(line, crlf)
             log_update(entry, tokens_sent=i + 1)
@@ -243,10 +253,10 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)  # no terminating chunk
             return
         elif wire == "sse":
-            self.send_event(sse_event({"delta": {}, "finish_reason": "stop"}, crlf, nl), crlf)
+            self.send_event(sse_event({"delta": {}, "finish_reason": "stop"}, crlf, nl, model), crlf)
             self.send_event("data: [DONE]" + nl + nl, crlf)
         else:
-            self.send_event(json.dumps({"model": "fake", "message": {"role": "assistant",
+            self.send_event(json.dumps({"model": model, "message": {"role": "assistant",
                             "content": ""}, "done": True, "done_reason": "stop",
                             "eval_count": len(tokens)}) + nl, crlf)
         self.chunk(b"")
@@ -263,9 +273,9 @@ class Handler(BaseHTTPRequestHandler):
             self.chunk(data)
 
 
-def sse_event(choice, crlf, nl):
+def sse_event(choice, crlf, nl, model="fake"):
     obj = {"id": "chatcmpl-fake", "object": "chat.completion.chunk",
-           "model": "fake", "choices": [dict(index=0, **choice)]}
+           "model": model, "choices": [dict(index=0, **choice)]}
     text = json.dumps(obj)
     if crlf:
         # A comment, then the JSON over two data lines (joined with "\n").

@@ -1,4 +1,6 @@
-/* One line per event on stderr, text or JSON (log.format). */
+/* One line per event on stderr, text or JSON (log.format): a message
+ * holding newlines or invalid UTF-8 still makes one line (escaped in JSON,
+ * replaced by spaces in text). log_setup may be called again (reload). */
 #ifndef RAGWS_UTIL_LOG_H
 #define RAGWS_UTIL_LOG_H
 

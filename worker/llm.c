@@ -79,6 +79,8 @@ struct llm_stream {
     size_t errbody_len;
     char curl_err[CURL_ERROR_SIZE];
 
+    char model[128];             /* requested; replaced by the one the stream names */
+
     /* builtin */
     char *answer;
     size_t answer_len, answer_pos;
@@ -778,6 +780,8 @@ static llm_stream_t *stream_new(const llm_request_t *req, const llm_callbacks_t 
     s->ud = ud;
     s->backend = g.backend;
     uint32_t max_tokens = req->max_tokens ? req->max_tokens : g.max_tokens;
+    snprintf(s->model, sizeof s->model, "%s",
+             s->backend == LLM_BUILTIN ? "builtin" : req->model ? req->model : g.model);
     if (s->backend == LLM_BUILTIN) {
         s->answer = llm_builtin_answer(req, max_tokens);
         if (s->answer)
@@ -893,6 +897,11 @@ void llm_cancel(llm_stream_t *s)
     teardown(s);
     if (!s->busy)
         stream_free(s);
+}
+
+const char *llm_stream_model(const llm_stream_t *s)
+{
+    return s->parser.model[0] ? s->parser.model : s->model;
 }
 
 size_t llm_active_streams(void) { return g.n_streams; }

@@ -58,7 +58,9 @@ typedef struct llm_request {
 typedef struct llm_callbacks {
     void (*on_token)(void *ud, const char *text, size_t len); /* one token/delta, never empty */
     void (*on_done)(void *ud, uint32_t tokens);               /* finished normally */
-    void (*on_error)(void *ud, const char *code, const char *message); /* code LLM_ERR_UNAVAILABLE */
+    /* code LLM_ERR_UNAVAILABLE; message is for the log (it may name the
+     * backend's URL and libcurl's text), never for clients. */
+    void (*on_error)(void *ud, const char *code, const char *message);
 } llm_callbacks_t;
 
 /* Per worker, after fork. Reads llm.api_key_file (its first line). Returns
@@ -98,6 +100,12 @@ int llm_rules_follow_ups(const char *question, const char *answer, char out[3][2
  * min(5, max_entities), case-insensitively distinct. */
 void llm_rules_analyze(const char *question, char *intent, size_t ilen,
                        char entities[][128], size_t max_entities, size_t *n_entities);
+
+/* The model that answers: "builtin", the "model" the backend's stream
+ * names (it may differ from the one asked for: an alias, a router or a
+ * fallback behind the URL), else the one requested. Valid until the stream
+ * is finished, so also inside on_done. */
+const char *llm_stream_model(const llm_stream_t *s);
 
 /* Extras. */
 /* Streams currently alive (started and not yet finished/cancelled). */

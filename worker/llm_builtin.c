@@ -218,6 +218,7 @@ typedef struct {
     int words;
     int overlap;    /* distinct question keywords it holds */
     int chosen;
+    int repeat;     /* its text is inside another candidate's (overlapping chunks) */
 } sentence_t;
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
@@ -357,6 +358,48 @@ static void nothing_found(sbuf_t *b, const char *q)
     free(t.p);
 }
 
+/* s's words, one space apart, ASCII lowercased: how repeats are compared. */
+static char *normalized(const char *t, const sentence_t *s)
+{
+    sbuf_t b = {0};
+    sb_add_clean(&b, t + s->off, s->len);
+    sb_trim(&b);
+    for (size_t i = 0; i < b.len; i++)
+        b.p[i] = lower(b.p[i]);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p ? b.p : strdup("");
+}
+
+/* Overlapping chunks (rag.chunk_overlap) hold the same sentences, whole or
+ * cut at the chunk's start or end: a candidate whose text lies inside
+ * another one's is marked a repeat and never picked (of two equal ones,
+ * the later in relevance order). cand is sorted. Returns -1 when out of
+ * memory. */
+static int mark_repeats(const llm_request_t *req, const size_t *top, sentence_t *cand, int n)
+{
+    char **norm = calloc((size_t)n, sizeof *norm);
+    if (!norm)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++)
+        if (!(norm[i] = normalized(req->passages[top[cand[i].prank]].text, &cand[i])))
+            rc = -1;
+    for (int i = 0; i < n && rc == 0; i++)
+        for (int j = 0; j < n && !cand[i].repeat; j++) {
+            if (j == i || cand[j].repeat || !strstr(norm[j], norm[i]))
+                continue;
+            if (strlen(norm[j]) > strlen(norm[i]) || j < i)
+                cand[i].repeat = 1;
+        }
+    for (int i = 0; i < n; i++)
+        free(norm[i]);
+    free(norm);
+    return rc;
+}
+
 /* Keeps the first max_tokens space-separated words. */
 static void truncate_words(sbuf_t *b, uint32_t max_tokens)
 {
@@ -423,9 +466,14 @@ char *llm_builtin_answer(const llm_request_t *req, uint32_t max_tokens)
     /* Pick up to 4 sentences sharing words with the question (a title or a
      * fragment of one or two words says too little)... */
     qsort(cand, (size_t)ncand, sizeof *cand, by_relevance);
+    if (mark_repeats(req, top, cand, ncand) < 0) {
+        free(cand);
+        free(out.p);
+        return NULL;
+    }
     int picked[4], npicked = 0;
     for (int i = 0; i < ncand && npicked < 4; i++)
-        if (cand[i].overlap > 0 && cand[i].words >= 3) {
+        if (!cand[i].repeat && cand[i].overlap > 0 && cand[i].words >= 3) {
             cand[i].chosen = 1;
             picked[npicked++] = i;
         }
@@ -433,7 +481,7 @@ char *llm_builtin_answer(const llm_request_t *req, uint32_t max_tokens)
     for (int pass = 0; pass < 2 && npicked < 2; pass++) {
         for (int r = 0; r < ntop && npicked < 2; r++)
             for (int i = 0; i < ncand && npicked < 2; i++)
-                if (!cand[i].chosen && cand[i].prank == r &&
+                if (!cand[i].chosen && !cand[i].repeat && cand[i].prank == r &&
                     (pass == 1 || (cand[i].sidx == 0 && cand[i].words >= 3))) {
                     cand[i].chosen = 1;
                     picked[npicked++] = i;
@@ -447,7 +495,7 @@ char *llm_builtin_answer(const llm_request_t *req, uint32_t max_tokens)
     if (!has_best) {
         int best = -1;
         for (int i = 0; i < ncand && best < 0; i++)
-            if (cand[i].prank == 0)
+            if (cand[i].prank == 0 && !cand[i].repeat)
                 best = i; /* sorted: the first is its most relevant */
         if (best >= 0) {
             if (npicked < 4)

@@ -11,7 +11,9 @@
 
 /* The answer to req: a sentence naming the best source, then the 2-4
  * sentences of the top passages that share most words with the question,
- * each followed by its [source]; or "I found nothing about "X" in the
+ * each followed by its [source] (never the same sentence twice, nor one
+ * that another picked sentence contains: overlapping chunks repeat
+ * sentences); or "I found nothing about "X" in the
  * collection." Words are separated by single spaces; at most max_tokens
  * (>= 1) words. Same request, same text. malloc'd; NULL when out of memory. */
 char *llm_builtin_answer(const llm_request_t *req, uint32_t max_tokens);

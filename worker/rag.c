@@ -92,6 +92,7 @@ struct rag_job {
     int paused;
     int storing_answer; /* the complete answer's INSERT is queued */
     char key[40];       /* names this job's assistant row (metadata.job) */
+    char model_used[128]; /* the model that answered ("" until known) */
     int depth; /* inside one of our callbacks */
     int dead;  /* finished or cancelled: free when depth drops to 0 */
 };
@@ -183,6 +184,14 @@ static void fail(rag_job_t *j, const char *code, const char *message, const char
 static void status(rag_job_t *j, const char *stage, double progress, const char *msg)
 {
     if (j->ev.on_status) EMIT(j, j->ev.on_status(j->ud, stage, progress, msg));
+}
+
+/* The model to report: the one that answered (which the backend's stream
+ * may name differently from the one asked for), else the one asked for. */
+static const char *answered_model(const rag_job_t *j)
+{
+    if (j->model_used[0]) return j->model_used;
+    return j->llm ? llm_stream_model(j->llm) : j->model;
 }
 
 /* ---- follow-up questions (S4.1), detached from the job ---- */
@@ -279,7 +288,7 @@ static void complete(rag_job_t *j)
         .tokens = j->tokens,
         .sources_used = (uint32_t)j->n_src,
         .mode = j->mode,
-        .model = j->model,
+        .model = answered_model(j),
         .intent = j->intent,
         .entities = ents,
         .n_entities = j->n_entities,
@@ -289,7 +298,9 @@ static void complete(rag_job_t *j)
         .assistant_message_id = j->asst_msg_id,
     };
     EMIT(j, j->ev.on_complete(j->ud, &r));
-    follow_ups(j);
+    /* Nothing found: follow-ups built from "nothing was found" would be
+     * nonsense, and they go to every listener. */
+    if (j->n_src) follow_ups(j);
     finish(j);
     alive(j);
 }
@@ -302,9 +313,12 @@ static char *answer_metadata(const rag_job_t *j, const char *extra_status)
                                               (json_int_t)j->src[i].chunk_id, "document_id",
                                               (json_int_t)j->src[i].document_id, "filename",
                                               j->src[i].filename, "score", j->src[i].score));
-    json_t *m = json_pack("{s:s, s:s, s:i, s:o, s:s, s:s}", "model", j->model, "mode", j->mode,
+    const char *model = answered_model(j);
+    json_t *m = json_pack("{s:s, s:s, s:i, s:o, s:s, s:s}", "model", model, "mode", j->mode,
                           "tokens", (int)j->tokens, "sources", srcs, "collection",
                           j->collection, "job", j->key);
+    if (strcmp(model, j->model) != 0)
+        json_object_set_new(m, "model_requested", json_string(j->model));
     if (extra_status) json_object_set_new(m, "reason", json_string(extra_status));
     char *s = json_msg_dump(m);
     json_decref(m);
@@ -383,20 +397,25 @@ static void on_llm_done(void *ud, uint32_t tokens)
 {
     (void)tokens;
     rag_job_t *j = ud;
+    snprintf(j->model_used, sizeof j->model_used, "%s", llm_stream_model(j->llm));
     j->llm = NULL; /* the library frees the stream after this callback */
     stats_add(&wk->stats->llm_streams, 1);
     if (j->dead) return;
     store_answer(j);
 }
 
+/* message names the backend's URL and libcurl's text: llm.c has logged
+ * it; the client gets a fixed text. */
 static void on_llm_error(void *ud, const char *code, const char *message)
 {
+    (void)message;
     rag_job_t *j = ud;
+    snprintf(j->model_used, sizeof j->model_used, "%s", llm_stream_model(j->llm));
     j->llm = NULL;
     stats_add(&wk->stats->llm_errors, 1);
     if (j->dead) return;
     store_partial(j, "error");
-    fail(j, code, message, "generating_response");
+    fail(j, code, "the language model is unavailable; retry shortly", "generating_response");
 }
 
 static void generate(rag_job_t *j)
@@ -622,7 +641,7 @@ static void user_stored(void *ud, PGresult *res, const char *err)
     j->pending = NULL;
     if (!res) {
         fail(j, "STORAGE_UNAVAILABLE",
-             err && strstr(err, "stopping") ? "server stopping" : "PostgreSQL is unavailable; the message was not stored, retry shortly",
+             err && strcmp(err, DB_ERR_STOPPING) == 0 ? "server stopping" : "PostgreSQL is unavailable; the message was not stored, retry shortly",
              "storing_message");
         return;
     }

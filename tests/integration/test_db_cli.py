@@ -282,7 +282,7 @@ async def test_serve_starts_when_database_unreachable(ctx):
 
         await eventually(healthy, timeout=20, what="/health of a server without database")
         text = (ctx.tmp / "unreachable.log").read_text(errors="replace")
-        assert "warning: PostgreSQL is unavailable at start-up" in text, text
+        assert "PostgreSQL is unavailable at start-up" in text, text
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
