@@ -12,10 +12,11 @@ INC     := -I. $(PKG_CFLAGS)
 LIBS    := $(PKG_LIBS) -lwslay -lm
 OPT     ?= -O2 -g
 
-# Every .c under these folders except the program entry point is library code.
-SRC_DIRS := master worker shm protocol util
-LIB_SRC  := $(filter-out master/main.c,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
-HDRS     := $(wildcard $(addsuffix /*.h,$(SRC_DIRS)))
+# Every .c under these folders except the program entry point is library
+# code. Layers and their include rules: README.md "Architecture" (checked by
+# scripts/check-layers.py in make test).
+SRC_DIRS := base io shm protocol worker worker/net worker/svc worker/api master cli
+LIB_SRC  := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
 
 REL_OBJ  := $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
 ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
@@ -28,7 +29,8 @@ ASAN_OBJ += build/asan/build/gen/migrations.o
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+# tests/unit/ mirrors the source tree: tests/unit/base/test_utf8.c tests base/utf8.c.
+UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps test unit run bench fuzz clean asan check-config
@@ -38,28 +40,29 @@ all: ragws
 deps:
 	@scripts/deps.sh
 
-ragws: build/rel/master/main.o build/rel/libragws.a
+ragws: build/rel/cli/main.o build/rel/libragws.a
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 build/rel/libragws.a: $(REL_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-build/rel/%.o: %.c $(HDRS)
+# -MMD: each object's header dependencies (build/**/*.d, included below).
+build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(OPT) $(WARN) $(INC) -c -o $@ $<
+	$(CC) $(CSTD) $(OPT) $(WARN) $(INC) -MMD -MP -c -o $@ $<
 
 # Sanitizer build used by the test suite.
 asan: build/asan/ragws $(UNIT_BINS)
 
-build/asan/ragws: build/asan/master/main.o build/asan/libragws.a
+build/asan/ragws: build/asan/cli/main.o build/asan/libragws.a
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
 build/asan/libragws.a: $(ASAN_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-build/asan/%.o: %.c $(HDRS)
+build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(INC) -DRAGWS_RING_TESTING -c -o $@ $<
+	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(INC) -DRAGWS_RING_TESTING -MMD -MP -c -o $@ $<
 
 build/gen/migrations.c: scripts/embed-sql.sh $(wildcard sql/*.sql)
 	sh scripts/embed-sql.sh $@ $(wildcard sql/*.sql)
@@ -71,13 +74,13 @@ build/asan/tests/%: tests/unit/%.c build/asan/libragws.a tests/unit/unit.h
 # Fuzz targets (clang + libFuzzer).
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard $(addsuffix /*.h,$(SRC_DIRS)))
 	@mkdir -p $(dir $@)
 	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined $(INC) -o $@ $< $(FUZZ_LIB_SRC_$*) $(LIBS)
 
-FUZZ_LIB_SRC_fuzz_http_parser := worker/http_parser.c
-FUZZ_LIB_SRC_fuzz_protocol_msgs := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c util/utf8.c
-FUZZ_LIB_SRC_fuzz_protocol_errors := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c protocol/apiv1.c protocol/monitor.c util/utf8.c
+FUZZ_LIB_SRC_fuzz_http_parser := protocol/http_parser.c
+FUZZ_LIB_SRC_fuzz_protocol_msgs := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c base/utf8.c
+FUZZ_LIB_SRC_fuzz_protocol_errors := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c protocol/apiv1.c protocol/monitor.c base/utf8.c
 
 fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
@@ -99,3 +102,6 @@ check-config: ragws
 
 clean:
 	rm -rf build ragws
+
+# Header dependencies written by -MMD.
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -13,8 +13,8 @@
 #include "master/monitor.h"
 #include "master/notify.h"
 #include "shm/region.h"
-#include "util/log.h"
-#include "worker/loop.h"
+#include "base/log.h"
+#include "base/loop.h"
 #include "worker/worker.h"
 
 #define RESPAWN_MIN_MS 100
@@ -35,10 +35,10 @@ typedef struct master {
     char *const *overrides;
     int n_overrides;
     shm_region_t *shm;
-    uint32_t generation;    /* the generation that should serve */
+    uint32_t generation; /* the generation that should serve */
     int want_workers;
     int stopping;
-    int reloading;          /* new generation starting, old still serving */
+    int reloading; /* new generation starting, old still serving */
     int announced_ready;
     uint64_t stop_deadline_ms;
     uint64_t backoff_ms;
@@ -203,8 +203,8 @@ static void check_ready(void)
         notify_ready();
     } else if (!M.announced_ready) {
         M.announced_ready = 1;
-        log_info("ready: %d workers listening on %s:%u", M.want_workers,
-                 M.cfg->listen_host, M.cfg->listen_port);
+        log_info("ready: %d workers listening on %s:%u", M.want_workers, M.cfg->listen_host,
+                 M.cfg->listen_port);
         notify_ready();
     }
 }
@@ -253,12 +253,12 @@ static void reap_children(void)
             if (clean)
                 log_info("worker %d (pid %d, generation %u) %s", idx, (int)pid, gen, why);
             else /* a crash while draining cuts the answers it still had */
-                log_error("worker %d (pid %d, generation %u) %s while draining", idx,
-                          (int)pid, gen, why);
+                log_error("worker %d (pid %d, generation %u) %s while draining", idx, (int)pid, gen,
+                          why);
             continue;
         }
-        log_error("worker %d (pid %d) %s after %llu ms; respawning", idx, (int)pid,
-                  why, (unsigned long long)lived);
+        log_error("worker %d (pid %d) %s after %llu ms; respawning", idx, (int)pid, why,
+                  (unsigned long long)lived);
         char msg[160];
         snprintf(msg, sizeof msg, "worker %d (pid %d) %s", idx, (int)pid, why);
         monitor_alert(M.shm, "critical", "worker", msg);
@@ -297,8 +297,8 @@ static void reload(void)
     ragws_config_t *next = calloc(1, sizeof *next);
     char err[1024];
     if (!next) return;
-    if (config_load(next, M.cfg->path[0] ? M.cfg->path : NULL, M.overrides,
-                    M.n_overrides, err, sizeof err) < 0) {
+    if (config_load(next, M.cfg->path[0] ? M.cfg->path : NULL, M.overrides, M.n_overrides, err,
+                    sizeof err) < 0) {
         log_error("reload refused, invalid configuration: %s", err);
         free(next);
         return;
@@ -320,8 +320,7 @@ static void reload(void)
         M.cur = l;
     }
     if (next->ring_size != M.cfg->ring_size)
-        log_warn("shm.ring_size changes need a restart; keeping %zu bytes",
-                 M.cfg->ring_size);
+        log_warn("shm.ring_size changes need a restart; keeping %zu bytes", M.cfg->ring_size);
     next->ring_size = M.cfg->ring_size;
     notify_reloading();
     log_info("reloading: starting generation %u", M.generation + 1);
@@ -430,7 +429,8 @@ int master_run(ragws_config_t *cfg, char *const *overrides, int n_overrides)
     fill_generation();
     loop_timer_start(M.loop, &M.monitor_timer, cfg->monitor_interval_ms, monitor_due, NULL);
     M.watchdog_ms = notify_watchdog_period_ms();
-    if (M.watchdog_ms) loop_timer_start(M.loop, &M.watchdog_timer, M.watchdog_ms, watchdog_due, NULL);
+    if (M.watchdog_ms)
+        loop_timer_start(M.loop, &M.watchdog_timer, M.watchdog_ms, watchdog_due, NULL);
 
     loop_run(M.loop);
     loop_free(M.loop);

@@ -4,7 +4,7 @@
 #ifndef RAGWS_MASTER_MASTER_H
 #define RAGWS_MASTER_MASTER_H
 
-#include "master/config.h"
+#include "base/config.h"
 
 /* Runs until stopped; returns the process exit code. cfg is owned by the
  * master from here on (it is replaced on reload). */

@@ -7,8 +7,8 @@
 
 #include "master/notify.h"
 #include "protocol/monitor.h"
-#include "util/log.h"
-#include "worker/loop.h"
+#include "base/log.h"
+#include "base/loop.h"
 
 /* Previous sample, for rates over the interval. */
 static struct {
@@ -23,8 +23,8 @@ static int read_cpu(uint64_t *busy, uint64_t *total)
     FILE *f = fopen("/proc/stat", "r");
     if (!f) return -1;
     unsigned long long v[8] = {0};
-    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
     fclose(f);
     if (n < 4) return -1;
     *total = 0;
@@ -40,8 +40,10 @@ static double memory_percent(void)
     char line[128];
     unsigned long long total = 0, avail = 0, v;
     while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "MemTotal: %llu kB", &v) == 1) total = v;
-        else if (sscanf(line, "MemAvailable: %llu kB", &v) == 1) avail = v;
+        if (sscanf(line, "MemTotal: %llu kB", &v) == 1)
+            total = v;
+        else if (sscanf(line, "MemAvailable: %llu kB", &v) == 1)
+            avail = v;
     }
     fclose(f);
     return total ? 100.0 * (double)(total - avail) / (double)total : 0;
@@ -148,13 +150,15 @@ void monitor_tick(shm_region_t *shm, const ragws_config_t *cfg)
         if (!hb) hb = atomic_load(&s->started_ms); /* not one loop turn yet */
         uint64_t age = hb && now_ms > hb ? now_ms - hb : 0;
         const char *status = st == SLOT_READY && age < 2000 ? "healthy"
-                             : st == SLOT_READY            ? "down"
-                                                           : "degraded";
+                             : st == SLOT_READY             ? "down"
+                                                            : "degraded";
         char name[32];
         snprintf(name, sizeof name, "worker-%d", i);
         json_t *extra = json_pack("{s:i, s:i, s:s, s:I}", "pid", (int)atomic_load(&s->pid),
                                   "generation", (int)atomic_load(&s->generation), "state",
-                                  st == SLOT_READY ? "ready" : st == SLOT_DRAINING ? "draining" : "starting",
+                                  st == SLOT_READY      ? "ready"
+                                  : st == SLOT_DRAINING ? "draining"
+                                                        : "starting",
                                   "connections", (json_int_t)stats_get(&s->stats.ws_connections));
         publish(shm, monitor_service_status(ts, name, status, (double)age, ts, extra));
     }
@@ -169,17 +173,17 @@ void monitor_tick(shm_region_t *shm, const ragws_config_t *cfg)
         if (atomic_load(&s->db_ok)) db_up++;
     }
     const char *pg = !ready ? "down" : db_up == ready ? "healthy" : db_up ? "degraded" : "down";
-    publish(shm, monitor_service_status(ts, "postgresql", pg, 0, ts,
-                                        json_pack("{s:i, s:i}", "workers_connected", db_up,
-                                                  "workers", ready)));
+    publish(shm, monitor_service_status(
+                     ts, "postgresql", pg, 0, ts,
+                     json_pack("{s:i, s:i}", "workers_connected", db_up, "workers", ready)));
     static const char *const backends[] = {"builtin", "openai", "ollama"};
     double llm_err = secs > 0 ? DELTA(llm_errors) : 0, llm_ok = secs > 0 ? DELTA(llm_streams) : 0;
     const char *llm = llm_err == 0 ? "healthy" : llm_ok > 0 ? "degraded" : "down";
     char llm_name[32];
     snprintf(llm_name, sizeof llm_name, "llm-%s", backends[cfg->llm_backend]);
-    publish(shm, monitor_service_status(ts, llm_name, llm, 0, ts,
-                                        json_pack("{s:f, s:f}", "errors", llm_err, "completed",
-                                                  llm_ok)));
+    publish(shm, monitor_service_status(
+                     ts, llm_name, llm, 0, ts,
+                     json_pack("{s:f, s:f}", "errors", llm_err, "completed", llm_ok)));
 
     /* error_alert when a configured threshold is crossed. */
     char msg[160];
@@ -191,21 +195,21 @@ void monitor_tick(shm_region_t *shm, const ragws_config_t *cfg)
                                                    "threshold", cfg->cpu_alert_percent)));
     }
     if (m.memory_usage >= cfg->memory_alert_percent) {
-        snprintf(msg, sizeof msg, "memory usage %.1f%% over the %.1f%% threshold",
-                 m.memory_usage, cfg->memory_alert_percent);
+        snprintf(msg, sizeof msg, "memory usage %.1f%% over the %.1f%% threshold", m.memory_usage,
+                 cfg->memory_alert_percent);
         publish(shm, monitor_error_alert(ts, "warning", "system", msg,
                                          json_pack("{s:f, s:f}", "memory_usage", m.memory_usage,
                                                    "threshold", cfg->memory_alert_percent)));
     }
     if (errors_delta >= cfg->error_alert_count) {
-        snprintf(msg, sizeof msg, "%.0f errors in the last interval (threshold %u)",
-                 errors_delta, cfg->error_alert_count);
+        snprintf(msg, sizeof msg, "%.0f errors in the last interval (threshold %u)", errors_delta,
+                 cfg->error_alert_count);
         publish(shm, monitor_error_alert(ts, "error", "ragws", msg,
                                          json_pack("{s:f, s:i}", "errors", errors_delta,
                                                    "threshold", (int)cfg->error_alert_count)));
     }
-    notify_status("%llu connections, %llu workers",
-                  (unsigned long long)m.active_connections, (unsigned long long)m.workers);
+    notify_status("%llu connections, %llu workers", (unsigned long long)m.active_connections,
+                  (unsigned long long)m.workers);
 
     prev.have = 1;
     prev.at_ns = at;

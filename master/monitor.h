@@ -3,7 +3,7 @@
 #ifndef RAGWS_MASTER_MONITOR_H
 #define RAGWS_MASTER_MONITOR_H
 
-#include "master/config.h"
+#include "base/config.h"
 #include "shm/region.h"
 
 void monitor_tick(shm_region_t *shm, const ragws_config_t *cfg);

@@ -9,11 +9,11 @@
 /* conversation ids and bot_N message ids */
 static int id_ok(const char *s, size_t len) { return name_valid(s, len, 64, "_-."); }
 
-#define BAD(c, ...)                                  \
-    do {                                             \
-        *code = (c);                                 \
-        utf8_snprintf(err, errlen, __VA_ARGS__);     \
-        return -1;                                   \
+#define BAD(c, ...)                                                                                \
+    do {                                                                                           \
+        *code = (c);                                                                               \
+        utf8_snprintf(err, errlen, __VA_ARGS__);                                                   \
+        return -1;                                                                                 \
     } while (0)
 
 static int parse_reaction(chat_msg_t *m, const char **code, char *err, size_t errlen)
@@ -40,7 +40,8 @@ static int parse_message(chat_msg_t *m, const char **code, char *err, size_t err
     size_t mlen = json_string_length(msg);
     const char *s = json_string_value(msg);
     size_t blank = 0;
-    while (blank < mlen && (s[blank] == ' ' || s[blank] == '\t' || s[blank] == '\n' || s[blank] == '\r'))
+    while (blank < mlen &&
+           (s[blank] == ' ' || s[blank] == '\t' || s[blank] == '\n' || s[blank] == '\r'))
         blank++;
     if (blank == mlen) BAD(ERR_VALIDATION, "\"message\" must not be empty");
     if (mlen > CHAT_MAX_CHARS || strlen(s) != mlen)
@@ -69,8 +70,8 @@ int chat_msg_parse(const char *data, size_t len, chat_msg_t *m, const char **cod
     const char *t = type ? json_string_value(type) : "message";
     if (strcmp(t, "reaction") == 0) return parse_reaction(m, code, err, errlen);
     if (strcmp(t, "message") != 0)
-        BAD(ERR_UNKNOWN_TYPE, "unknown message type \"%.*s\" (send {\"message\": ...} or a reaction)",
-            QUOTE(t));
+        BAD(ERR_UNKNOWN_TYPE,
+            "unknown message type \"%.*s\" (send {\"message\": ...} or a reaction)", QUOTE(t));
     return parse_message(m, code, err, errlen);
 }
 
@@ -90,7 +91,8 @@ char *chat_chunk(const char *message_id, const char *text, size_t len)
 char *chat_complete(const char *message_id, const char *conversation_id)
 {
     json_t *o = json_pack("{s:s, s:s}", "type", "complete", "message_id", message_id);
-    if (o && conversation_id) json_object_set_new(o, "conversation_id", json_msg_text(conversation_id));
+    if (o && conversation_id)
+        json_object_set_new(o, "conversation_id", json_msg_text(conversation_id));
     return json_msg_dump_free(o);
 }
 

@@ -14,10 +14,10 @@ enum chat_kind { CHAT_MESSAGE, CHAT_REACTION };
 
 typedef struct chat_msg {
     enum chat_kind kind;
-    const char *message;        /* CHAT_MESSAGE; points into root */
-    char conversation_id[65];   /* optional, to continue a stored conversation */
-    char message_id[32];        /* CHAT_REACTION: "bot_N" */
-    const char *reaction;       /* CHAT_REACTION */
+    const char *message;      /* CHAT_MESSAGE; points into root */
+    char conversation_id[65]; /* optional, to continue a stored conversation */
+    char message_id[32];      /* CHAT_REACTION: "bot_N" */
+    const char *reaction;     /* CHAT_REACTION */
     json_t *root;
 } chat_msg_t;
 

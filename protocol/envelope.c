@@ -18,14 +18,15 @@ static const char ENVELOPE_FALLBACK[] =
     "{\"type\":\"error\",\"request_id\":null,\"data\":{\"code\":\"INTERNAL_ERROR\","
     "\"message\":\"internal error\",\"recoverable\":true}}";
 
-char *envelope_error(const char *request_id, const char *code,
-                     const char *message, const char *stage, int recoverable)
+char *envelope_error(const char *request_id, const char *code, const char *message,
+                     const char *stage, int recoverable)
 {
     json_t *data = json_pack("{s:s, s:o, s:b}", "code", code ? code : ERR_INTERNAL, "message",
                              json_msg_text(message), "recoverable", recoverable);
     if (data && stage)
-        json_object_set_new(data, "details",
-                            json_pack("{s:s, s:o}", "stage", stage, "error", json_msg_text(message)));
+        json_object_set_new(
+            data, "details",
+            json_pack("{s:s, s:o}", "stage", stage, "error", json_msg_text(message)));
     char *s = envelope_encode("error", request_id, data);
     return s ? s : strdup(ENVELOPE_FALLBACK);
 }

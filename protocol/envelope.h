@@ -9,8 +9,8 @@
  *  "details":{"stage","error"}?,"recoverable"}} (caller frees). When it
  * cannot be encoded, a fixed INTERNAL_ERROR error instead; NULL only when
  * even that copy fails. */
-char *envelope_error(const char *request_id, const char *code,
-                     const char *message, const char *stage, int recoverable);
+char *envelope_error(const char *request_id, const char *code, const char *message,
+                     const char *stage, int recoverable);
 
 /* {"type":type,"request_id":rid|null,"data":data} -- steals data; NULL
  * when data is NULL or the message cannot be encoded. request_id is always

@@ -4,10 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/utf8.h"
+#include "base/utf8.h"
 
-json_t *json_msg_parse(const char *data, size_t len, const char **code,
-                       char *err, size_t errlen)
+json_t *json_msg_parse(const char *data, size_t len, const char **code, char *err, size_t errlen)
 {
     json_error_t je;
     /* JSON_REJECT_DUPLICATES: an object with two "type" keys is ambiguous. */
@@ -15,8 +14,8 @@ json_t *json_msg_parse(const char *data, size_t len, const char **code,
     if (!v) {
         *code = ERR_INVALID_JSON;
         /* jansson's text may quote a few input bytes: keep it valid */
-        utf8_snprintf(err, errlen, "invalid JSON at line %d, column %d: %s",
-                      je.line, je.column, je.text);
+        utf8_snprintf(err, errlen, "invalid JSON at line %d, column %d: %s", je.line, je.column,
+                      je.text);
         return NULL;
     }
     if (!json_is_object(v)) {
@@ -47,8 +46,8 @@ int name_valid(const char *s, size_t len, size_t max, const char *punct)
     if (len == 0 || len > max) return 0;
     for (size_t i = 0; i < len; i++) {
         char ch = s[i];
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || (ch && strchr(punct, ch));
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 (ch && strchr(punct, ch));
         if (!ok) return 0;
     }
     return 1;
@@ -59,10 +58,7 @@ int channel_name_valid(const char *s, size_t len)
     return name_valid(s, len, CHANNEL_MAX_LEN, "_.:-");
 }
 
-char *json_msg_dump(const json_t *v)
-{
-    return v ? json_dumps(v, JSON_MSG_WIRE_FLAGS) : NULL;
-}
+char *json_msg_dump(const json_t *v) { return v ? json_dumps(v, JSON_MSG_WIRE_FLAGS) : NULL; }
 
 char *json_msg_dump_free(json_t *o)
 {
@@ -71,10 +67,7 @@ char *json_msg_dump_free(json_t *o)
     return s;
 }
 
-json_t *json_msg_text(const char *s)
-{
-    return json_msg_textn(s ? s : "", s ? strlen(s) : 0);
-}
+json_t *json_msg_text(const char *s) { return json_msg_textn(s ? s : "", s ? strlen(s) : 0); }
 
 json_t *json_msg_textn(const char *s, size_t n)
 {

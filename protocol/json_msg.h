@@ -16,27 +16,26 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "util/utf8.h"
+#include "base/utf8.h"
 
 #define ERR_INVALID_JSON "INVALID_JSON"
-#define ERR_VALIDATION "VALIDATION_ERROR"
+#define ERR_VALIDATION   "VALIDATION_ERROR"
 #define ERR_UNKNOWN_TYPE "UNKNOWN_TYPE"
 #define ERR_RATE_LIMITED "RATE_LIMITED"
-#define ERR_INTERNAL "INTERNAL_ERROR"
+#define ERR_INTERNAL     "INTERNAL_ERROR"
 
 /* How many bytes of a client's text an error message quotes, and the
  * printf arguments that quote s that way: utf8_snprintf(.., "\"%.*s\"",
  * QUOTE(s)) -- cut on a character boundary, never inside one. */
 #define QUOTE_MAX 64
-#define QUOTE(s) (int)utf8_prefix((s), strlen(s), QUOTE_MAX), (s)
+#define QUOTE(s)  (int)utf8_prefix((s), strlen(s), QUOTE_MAX), (s)
 
 #define CHANNEL_MAX_LEN 64
 
 /* Parse a client message that must be a JSON object. On failure returns
  * NULL, sets *code to ERR_INVALID_JSON or ERR_VALIDATION and writes what is
  * wrong and where into err. */
-json_t *json_msg_parse(const char *data, size_t len, const char **code,
-                       char *err, size_t errlen);
+json_t *json_msg_parse(const char *data, size_t len, const char **code, char *err, size_t errlen);
 
 /* The message's "type" string, or NULL (err says why). */
 const char *json_msg_type(json_t *msg, char *err, size_t errlen);

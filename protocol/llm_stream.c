@@ -39,8 +39,7 @@ const char *llm_parser_error(const llm_stream_parser_t *p)
     return p->state == LLM_PARSE_ERROR ? p->error : "";
 }
 
-__attribute__((format(printf, 2, 3)))
-static int fail(llm_stream_parser_t *p, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(llm_stream_parser_t *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -55,16 +54,13 @@ static int append(char **buf, size_t *len, size_t *cap, const char *src, size_t 
 {
     if (*len + n > *cap) {
         size_t c = *cap ? *cap : 256;
-        while (c < *len + n)
-            c *= 2;
+        while (c < *len + n) c *= 2;
         char *b = realloc(*buf, c);
-        if (!b)
-            return -1;
+        if (!b) return -1;
         *buf = b;
         *cap = c;
     }
-    if (n)
-        memcpy(*buf + *len, src, n);
+    if (n) memcpy(*buf + *len, src, n);
     *len += n;
     return 0;
 }
@@ -73,12 +69,10 @@ static int append(char **buf, size_t *len, size_t *cap, const char *src, size_t 
  * character boundary so the result stays valid text. */
 static void clean_copy(char *out, size_t outlen, const char *s, size_t n)
 {
-    if (!outlen)
-        return;
+    if (!outlen) return;
     if (n > outlen - 1) {
         n = outlen - 1;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
     }
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -86,8 +80,7 @@ static void clean_copy(char *out, size_t outlen, const char *s, size_t n)
         out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
     }
     /* Trim the blanks left by a trailing newline. */
-    while (o > 0 && out[o - 1] == ' ')
-        o--;
+    while (o > 0 && out[o - 1] == ' ') o--;
     out[o] = '\0';
 }
 
@@ -97,8 +90,7 @@ static int error_value_message(json_t *err, char *out, size_t outlen)
     json_t *m = err;
     if (json_is_object(err)) {
         m = json_object_get(err, "message");
-        if (!json_is_string(m))
-            m = json_object_get(err, "type");
+        if (!json_is_string(m)) m = json_object_get(err, "type");
     }
     if (json_is_string(m) && json_string_length(m) > 0) {
         clean_copy(out, outlen, json_string_value(m), json_string_length(m));
@@ -109,22 +101,19 @@ static int error_value_message(json_t *err, char *out, size_t outlen)
 
 char *llm_error_message(const char *body, size_t len, char *out, size_t outlen)
 {
-    if (!outlen)
-        return out;
+    if (!outlen) return out;
     out[0] = '\0';
     json_t *root = json_loadb(body, len, 0, NULL);
     if (json_is_object(root)) {
         json_t *e = json_object_get(root, "error");
         if (!(e && error_value_message(e, out, outlen))) {
             json_t *m = json_object_get(root, "message");
-            if (!json_is_string(m))
-                m = json_object_get(root, "detail");
+            if (!json_is_string(m)) m = json_object_get(root, "detail");
             error_value_message(m, out, outlen);
         }
     }
     json_decref(root);
-    if (!out[0])
-        clean_copy(out, outlen, body, len);
+    if (!out[0]) clean_copy(out, outlen, body, len);
     return out;
 }
 
@@ -137,13 +126,12 @@ static void emit(llm_stream_parser_t *p, json_t *content, llm_delta_fn fn, void 
 }
 
 /* One JSON payload: an SSE event's data or an NDJSON line. */
-static int handle_json(llm_stream_parser_t *p, const char *js, size_t len,
-                       llm_delta_fn fn, void *ud)
+static int handle_json(llm_stream_parser_t *p, const char *js, size_t len, llm_delta_fn fn,
+                       void *ud)
 {
     json_error_t jerr;
     json_t *root = json_loadb(js, len, 0, &jerr);
-    if (!root)
-        return fail(p, "invalid JSON from the backend: %s", jerr.text);
+    if (!root) return fail(p, "invalid JSON from the backend: %s", jerr.text);
     if (!json_is_object(root)) {
         json_decref(root);
         return fail(p, "unexpected JSON from the backend (not an object)");
@@ -172,8 +160,7 @@ static int handle_json(llm_stream_parser_t *p, const char *js, size_t len,
             emit(p, json_object_get(msg, "content"), fn, ud);
         else /* /api/generate lines */
             emit(p, json_object_get(root, "response"), fn, ud);
-        if (json_is_true(json_object_get(root, "done")))
-            p->state = LLM_PARSE_DONE;
+        if (json_is_true(json_object_get(root, "done"))) p->state = LLM_PARSE_DONE;
     }
     json_decref(root);
     return p->state;
@@ -181,8 +168,7 @@ static int handle_json(llm_stream_parser_t *p, const char *js, size_t len,
 
 static int sse_dispatch(llm_stream_parser_t *p, llm_delta_fn fn, void *ud)
 {
-    if (!p->has_data)
-        return p->state;
+    if (!p->has_data) return p->state;
     p->has_data = 0;
     size_t n = p->data_len;
     p->data_len = 0;
@@ -191,8 +177,7 @@ static int sse_dispatch(llm_stream_parser_t *p, llm_delta_fn fn, void *ud)
         d++;
         n--;
     }
-    while (n && (d[n - 1] == ' ' || d[n - 1] == '\t' || d[n - 1] == '\n'))
-        n--;
+    while (n && (d[n - 1] == ' ' || d[n - 1] == '\t' || d[n - 1] == '\n')) n--;
     if (n == 0) /* "data:" alone: nothing to say */
         return p->state;
     if (n == 6 && memcmp(d, "[DONE]", 6) == 0) {
@@ -202,11 +187,9 @@ static int sse_dispatch(llm_stream_parser_t *p, llm_delta_fn fn, void *ud)
     return handle_json(p, d, n, fn, ud);
 }
 
-static int sse_line(llm_stream_parser_t *p, const char *line, size_t len,
-                    llm_delta_fn fn, void *ud)
+static int sse_line(llm_stream_parser_t *p, const char *line, size_t len, llm_delta_fn fn, void *ud)
 {
-    if (len == 0)
-        return sse_dispatch(p, fn, ud);
+    if (len == 0) return sse_dispatch(p, fn, ud);
     if (line[0] == ':') /* comment, often a keep-alive */
         return p->state;
     const char *colon = memchr(line, ':', len);
@@ -229,22 +212,20 @@ static int sse_line(llm_stream_parser_t *p, const char *line, size_t len,
     return p->state;
 }
 
-static int ndjson_line(llm_stream_parser_t *p, const char *line, size_t len,
-                       llm_delta_fn fn, void *ud)
+static int ndjson_line(llm_stream_parser_t *p, const char *line, size_t len, llm_delta_fn fn,
+                       void *ud)
 {
     while (len && (line[0] == ' ' || line[0] == '\t' || line[0] == '\r')) {
         line++;
         len--;
     }
-    while (len && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
-        len--;
-    if (len == 0)
-        return p->state;
+    while (len && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r')) len--;
+    if (len == 0) return p->state;
     return handle_json(p, line, len, fn, ud);
 }
 
-static int process_line(llm_stream_parser_t *p, const char *line, size_t len,
-                        llm_delta_fn fn, void *ud)
+static int process_line(llm_stream_parser_t *p, const char *line, size_t len, llm_delta_fn fn,
+                        void *ud)
 {
     return p->wire == LLM_WIRE_SSE ? sse_line(p, line, len, fn, ud)
                                    : ndjson_line(p, line, len, fn, ud);
@@ -260,13 +241,11 @@ static size_t find_eol(int wire, const char *s, size_t n)
         return nl ? (size_t)(nl - s) : n;
     }
     for (size_t i = 0; i < n; i++)
-        if (s[i] == '\n' || s[i] == '\r')
-            return i;
+        if (s[i] == '\n' || s[i] == '\r') return i;
     return n;
 }
 
-int llm_parser_feed(llm_stream_parser_t *p, const char *buf, size_t len,
-                    llm_delta_fn fn, void *ud)
+int llm_parser_feed(llm_stream_parser_t *p, const char *buf, size_t len, llm_delta_fn fn, void *ud)
 {
     size_t i = 0;
     while (i < len && p->state == LLM_PARSE_MORE) {
@@ -284,21 +263,18 @@ int llm_parser_feed(llm_stream_parser_t *p, const char *buf, size_t len,
         if (p->line_len + k > p->max_line)
             return fail(p, "line longer than %zu bytes", p->max_line);
         if (k == rem) {
-            if (append(&p->line, &p->line_len, &p->line_cap, s, k))
-                return fail(p, "out of memory");
+            if (append(&p->line, &p->line_len, &p->line_cap, s, k)) return fail(p, "out of memory");
             break;
         }
         if (p->line_len == 0) {
             process_line(p, s, k, fn, ud); /* whole line in this chunk: no copy */
         } else {
-            if (append(&p->line, &p->line_len, &p->line_cap, s, k))
-                return fail(p, "out of memory");
+            if (append(&p->line, &p->line_len, &p->line_cap, s, k)) return fail(p, "out of memory");
             size_t n = p->line_len;
             p->line_len = 0; /* the bytes stay valid until the next append */
             process_line(p, p->line, n, fn, ud);
         }
-        if (s[k] == '\r')
-            p->after_cr = 1;
+        if (s[k] == '\r') p->after_cr = 1;
         i += k + 1;
     }
     return p->state;
@@ -306,14 +282,12 @@ int llm_parser_feed(llm_stream_parser_t *p, const char *buf, size_t len,
 
 int llm_parser_finish(llm_stream_parser_t *p, llm_delta_fn fn, void *ud)
 {
-    if (p->state != LLM_PARSE_MORE)
-        return p->state;
+    if (p->state != LLM_PARSE_MORE) return p->state;
     if (p->line_len) {
         size_t n = p->line_len;
         p->line_len = 0;
         process_line(p, p->line, n, fn, ud);
     }
-    if (p->state == LLM_PARSE_MORE && p->wire == LLM_WIRE_SSE)
-        sse_dispatch(p, fn, ud);
+    if (p->state == LLM_PARSE_MORE && p->wire == LLM_WIRE_SSE) sse_dispatch(p, fn, ud);
     return p->state;
 }

@@ -32,16 +32,16 @@ typedef void (*llm_delta_fn)(void *ud, const char *text, size_t len);
 
 typedef struct llm_stream_parser {
     int wire;
-    int state;        /* LLM_PARSE_* */
+    int state; /* LLM_PARSE_* */
     size_t max_line;
-    char *line;       /* the incomplete line carried between feeds */
+    char *line; /* the incomplete line carried between feeds */
     size_t line_len, line_cap;
-    char *data;       /* SSE: data lines of the current event, '\n' joined */
+    char *data; /* SSE: data lines of the current event, '\n' joined */
     size_t data_len, data_cap;
-    int has_data;     /* SSE: a data field was seen (it may be empty) */
-    int after_cr;     /* SSE: last byte was CR, so a LF right after belongs to it */
-    uint32_t deltas;  /* deltas handed out so far */
-    char model[128];  /* the first "model" the backend's chunks name, or "" */
+    int has_data;    /* SSE: a data field was seen (it may be empty) */
+    int after_cr;    /* SSE: last byte was CR, so a LF right after belongs to it */
+    uint32_t deltas; /* deltas handed out so far */
+    char model[128]; /* the first "model" the backend's chunks name, or "" */
     char error[256];
 } llm_stream_parser_t;
 
@@ -52,8 +52,7 @@ void llm_parser_reset(llm_stream_parser_t *p);
 void llm_parser_free(llm_stream_parser_t *p);
 
 /* Consumes len bytes; calls fn for every complete delta. Returns the state. */
-int llm_parser_feed(llm_stream_parser_t *p, const char *buf, size_t len,
-                    llm_delta_fn fn, void *ud);
+int llm_parser_feed(llm_stream_parser_t *p, const char *buf, size_t len, llm_delta_fn fn, void *ud);
 
 /* End of input: a last line without its terminator (or an SSE event without
  * its blank line) is still taken. Returns the state: LLM_PARSE_MORE here

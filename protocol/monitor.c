@@ -20,8 +20,8 @@ void monitor_timestamp(char *buf, size_t len)
 static char *wrap(const char *type, const char *ts, json_t *data)
 {
     if (!data) return NULL;
-    return json_msg_dump_free(json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", ts,
-                                        "data", data));
+    return json_msg_dump_free(
+        json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", ts, "data", data));
 }
 
 char *monitor_system_metrics(const char *ts, const monitor_metrics_t *m)
@@ -46,25 +46,21 @@ char *monitor_system_metrics(const char *ts, const monitor_metrics_t *m)
     return wrap("system_metrics", ts, d);
 }
 
-char *monitor_service_status(const char *ts, const char *service,
-                             const char *status, double response_time_ms,
-                             const char *last_check, json_t *extra)
+char *monitor_service_status(const char *ts, const char *service, const char *status,
+                             double response_time_ms, const char *last_check, json_t *extra)
 {
-    json_t *d = json_pack("{s:o, s:s, s:f, s:s}", "service", json_msg_text(service),
-                          "status", status, "response_time", response_time_ms,
-                          "last_check", last_check);
+    json_t *d = json_pack("{s:o, s:s, s:f, s:s}", "service", json_msg_text(service), "status",
+                          status, "response_time", response_time_ms, "last_check", last_check);
     if (d && extra) json_object_update(d, extra);
     json_decref(extra);
     return wrap("service_status", ts, d);
 }
 
-char *monitor_error_alert(const char *ts, const char *severity,
-                          const char *service, const char *message,
-                          json_t *details)
+char *monitor_error_alert(const char *ts, const char *severity, const char *service,
+                          const char *message, json_t *details)
 {
-    json_t *d = json_pack("{s:s, s:o, s:o, s:o}", "severity", severity,
-                          "service", json_msg_text(service), "message",
-                          json_msg_text(message), "details",
-                          details ? details : json_object());
+    json_t *d =
+        json_pack("{s:s, s:o, s:o, s:o}", "severity", severity, "service", json_msg_text(service),
+                  "message", json_msg_text(message), "details", details ? details : json_object());
     return wrap("error_alert", ts, d);
 }

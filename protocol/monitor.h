@@ -9,8 +9,8 @@
 #define MONITOR_CHANNEL "monitor"
 
 typedef struct monitor_metrics {
-    double cpu_usage;    /* percent of the machine, over the last interval */
-    double memory_usage; /* percent of MemTotal in use */
+    double cpu_usage;            /* percent of the machine, over the last interval */
+    double memory_usage;         /* percent of MemTotal in use */
     uint64_t active_connections; /* open WebSockets, all workers */
     double queries_per_minute;
     double average_response_time; /* seconds */
@@ -32,12 +32,10 @@ typedef struct monitor_metrics {
 void monitor_timestamp(char *buf, size_t len);
 
 char *monitor_system_metrics(const char *ts, const monitor_metrics_t *m);
-char *monitor_service_status(const char *ts, const char *service,
-                             const char *status, double response_time_ms,
-                             const char *last_check, json_t *extra);
+char *monitor_service_status(const char *ts, const char *service, const char *status,
+                             double response_time_ms, const char *last_check, json_t *extra);
 /* Steals details. */
-char *monitor_error_alert(const char *ts, const char *severity,
-                          const char *service, const char *message,
-                          json_t *details);
+char *monitor_error_alert(const char *ts, const char *severity, const char *service,
+                          const char *message, json_t *details);
 
 #endif

@@ -5,8 +5,8 @@
 
 #include "protocol/json_msg.h"
 
-int publish_parse(const char *data, size_t len, publish_req_t *out,
-                  const char **code, char *err, size_t errlen)
+int publish_parse(const char *data, size_t len, publish_req_t *out, const char **code, char *err,
+                  size_t errlen)
 {
     memset(out, 0, sizeof *out);
     json_t *v = json_msg_parse(data, len, code, err, errlen);
@@ -18,8 +18,7 @@ int publish_parse(const char *data, size_t len, publish_req_t *out,
     if (!json_is_string(ch)) {
         snprintf(err, errlen, "field \"channel\" (string) is required");
     } else if (!channel_name_valid(json_string_value(ch), json_string_length(ch))) {
-        snprintf(err, errlen,
-                 "field \"channel\": 1 to 64 characters of A-Z a-z 0-9 _ . : -");
+        snprintf(err, errlen, "field \"channel\": 1 to 64 characters of A-Z a-z 0-9 _ . : -");
     } else if (!json_is_object(msg)) {
         snprintf(err, errlen, "field \"message\" (JSON object) is required");
     } else if (!(out->payload = json_msg_dump(msg))) {

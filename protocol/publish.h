@@ -14,7 +14,7 @@ typedef struct publish_req {
 
 /* Returns 0, or -1 with *code (INVALID_JSON / VALIDATION_ERROR, or
  * INTERNAL_ERROR when out of memory) and err. */
-int publish_parse(const char *data, size_t len, publish_req_t *out,
-                  const char **code, char *err, size_t errlen);
+int publish_parse(const char *data, size_t len, publish_req_t *out, const char **code, char *err,
+                  size_t errlen);
 
 #endif

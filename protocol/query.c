@@ -7,11 +7,11 @@
 #include "protocol/envelope.h"
 #include "protocol/json_msg.h"
 
-#define BAD(...)                               \
-    do {                                       \
-        *code = ERR_VALIDATION;                \
-        utf8_snprintf(err, errlen, __VA_ARGS__); \
-        return -1;                             \
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        *code = ERR_VALIDATION;                                                                    \
+        utf8_snprintf(err, errlen, __VA_ARGS__);                                                   \
+        return -1;                                                                                 \
     } while (0)
 
 static int collection_ok(const char *s, size_t len) { return name_valid(s, len, 64, "_-."); }
@@ -92,8 +92,8 @@ static int parse_config(json_t *data, query_msg_t *m, const char **code, char *e
     return 0;
 }
 
-int query_msg_parse(const char *data, size_t len, query_msg_t *m,
-                    const char **code, char *err, size_t errlen)
+int query_msg_parse(const char *data, size_t len, query_msg_t *m, const char **code, char *err,
+                    size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->root = json_msg_parse(data, len, code, err, errlen);
@@ -107,9 +107,12 @@ int query_msg_parse(const char *data, size_t len, query_msg_t *m,
         *code = ERR_VALIDATION;
         return -1;
     }
-    if (strcmp(type, "query") == 0) m->kind = QMSG_QUERY;
-    else if (strcmp(type, "config") == 0) m->kind = QMSG_CONFIG;
-    else if (strcmp(type, "control") == 0) m->kind = QMSG_CONTROL;
+    if (strcmp(type, "query") == 0)
+        m->kind = QMSG_QUERY;
+    else if (strcmp(type, "config") == 0)
+        m->kind = QMSG_CONFIG;
+    else if (strcmp(type, "control") == 0)
+        m->kind = QMSG_CONTROL;
     else {
         *code = ERR_UNKNOWN_TYPE;
         utf8_snprintf(err, errlen, "unknown message type \"%.*s\" (query, config or control)",
@@ -135,8 +138,8 @@ int query_msg_parse(const char *data, size_t len, query_msg_t *m,
     return 0;
 }
 
-int query_parse_data(const char *body, size_t len, query_msg_t *m,
-                     const char **code, char *err, size_t errlen)
+int query_parse_data(const char *body, size_t len, query_msg_t *m, const char **code, char *err,
+                     size_t errlen)
 {
     memset(m, 0, sizeof *m);
     m->kind = QMSG_QUERY;
@@ -184,10 +187,11 @@ char *query_complete(const char *rid, double total_time, uint32_t tokens, uint32
     for (size_t i = 0; i < n_entities; i++) json_array_append_new(ents, json_msg_text(entities[i]));
     json_t *d = json_pack("{s:f, s:i, s:i, s:s, s:{s:o, s:o}}", "total_time", total_time,
                           "tokens_generated", (int)tokens, "sources_used", (int)sources_used,
-                          "processing_mode", mode, "query_analysis", "intent", json_msg_text(intent),
-                          "entities", ents);
+                          "processing_mode", mode, "query_analysis", "intent",
+                          json_msg_text(intent), "entities", ents);
     if (d && answer) json_object_set_new(d, "answer", json_msg_text(answer));
-    if (d && conversation_id) json_object_set_new(d, "conversation_id", json_integer(conversation_id));
+    if (d && conversation_id)
+        json_object_set_new(d, "conversation_id", json_integer(conversation_id));
     return envelope_encode("complete", rid, d);
 }
 

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QUERY_RID_MAX 128
+#define QUERY_RID_MAX   128
 #define QUERY_MAX_CHARS 8192
 
 enum query_kind { QMSG_QUERY, QMSG_CONFIG, QMSG_CONTROL };
@@ -39,33 +39,31 @@ typedef struct query_msg {
  * character boundary); request_id is filled whenever it was readable, so
  * the error can name it (else it is "" and the error says null).
  * query_msg_free is due either way. */
-int query_msg_parse(const char *data, size_t len, query_msg_t *m,
-                    const char **code, char *err, size_t errlen);
+int query_msg_parse(const char *data, size_t len, query_msg_t *m, const char **code, char *err,
+                    size_t errlen);
 void query_msg_free(query_msg_t *m);
 
 /* POST /api/query: the body is the data object of a query message. */
-int query_parse_data(const char *body, size_t len, query_msg_t *m,
-                     const char **code, char *err, size_t errlen);
+int query_parse_data(const char *body, size_t len, query_msg_t *m, const char **code, char *err,
+                     size_t errlen);
 
 /* Encoders (caller frees): NULL when the message cannot be encoded (out of
  * memory); texts from outside are made valid UTF-8. query_error falls back
  * to a fixed INTERNAL_ERROR error and always carries "request_id" (null
  * when rid is NULL or ""). */
-char *query_status(const char *rid, const char *stage, double progress,
-                   const char *message);
-char *query_token(const char *rid, const char *content, size_t len,
-                  uint32_t position, int is_complete);
-char *query_citation(const char *rid, int citation_id, const char *source,
-                     int page, double confidence, const char *content);
+char *query_status(const char *rid, const char *stage, double progress, const char *message);
+char *query_token(const char *rid, const char *content, size_t len, uint32_t position,
+                  int is_complete);
+char *query_citation(const char *rid, int citation_id, const char *source, int page,
+                     double confidence, const char *content);
 /* entities: n strings. answer: included when not NULL (stream = false). */
-char *query_complete(const char *rid, double total_time, uint32_t tokens,
-                     uint32_t sources_used, const char *mode, const char *intent,
-                     const char *const *entities, size_t n_entities,
-                     const char *answer, int64_t conversation_id);
-char *query_error(const char *rid, const char *code, const char *message,
-                  const char *stage, int recoverable);
+char *query_complete(const char *rid, double total_time, uint32_t tokens, uint32_t sources_used,
+                     const char *mode, const char *intent, const char *const *entities,
+                     size_t n_entities, const char *answer, int64_t conversation_id);
+char *query_error(const char *rid, const char *code, const char *message, const char *stage,
+                  int recoverable);
 /* config_updated with the connection's settings. */
-char *query_config_updated(const char *rid, const char *response_format,
-                           const char *language, double temperature);
+char *query_config_updated(const char *rid, const char *response_format, const char *language,
+                           double temperature);
 
 #endif

@@ -76,8 +76,7 @@ int sio_decode(const char *s, size_t len, sio_packet_t *p, const char **code, ch
             return -1;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
@@ -146,7 +145,8 @@ char *sio_connect_error(const char *nsp, const char *message)
     char prefix[160] = "44";
     /* the namespace is client text, echoed raw: cut and scrubbed */
     if (nsp && strcmp(nsp, "/") != 0)
-        utf8_snprintf(prefix, sizeof prefix, "44%.*s,", (int)utf8_prefix(nsp, strlen(nsp), 120), nsp);
+        utf8_snprintf(prefix, sizeof prefix, "44%.*s,", (int)utf8_prefix(nsp, strlen(nsp), 120),
+                      nsp);
     char *s = prefixed(prefix, o);
     json_decref(o);
     return s;
@@ -157,9 +157,9 @@ char *eio_open(const char *sid, int allow_upgrade, uint32_t ping_interval_ms,
 {
     json_t *ups = json_array();
     if (allow_upgrade) json_array_append_new(ups, json_string("websocket"));
-    json_t *o = json_pack("{s:s, s:o, s:I, s:I, s:I}", "sid", sid, "upgrades", ups,
-                          "pingInterval", (json_int_t)ping_interval_ms, "pingTimeout",
-                          (json_int_t)ping_timeout_ms, "maxPayload", (json_int_t)max_payload);
+    json_t *o = json_pack("{s:s, s:o, s:I, s:I, s:I}", "sid", sid, "upgrades", ups, "pingInterval",
+                          (json_int_t)ping_interval_ms, "pingTimeout", (json_int_t)ping_timeout_ms,
+                          "maxPayload", (json_int_t)max_payload);
     char *s = prefixed("0", o);
     json_decref(o);
     return s;

@@ -29,9 +29,9 @@ enum sio_type {
 
 typedef struct sio_packet {
     int type;
-    char nsp[128];  /* "/" when absent */
-    int64_t ack_id; /* -1 when absent */
-    json_t *data;   /* parsed JSON, or NULL when absent */
+    char nsp[128];     /* "/" when absent */
+    int64_t ack_id;    /* -1 when absent */
+    json_t *data;      /* parsed JSON, or NULL when absent */
     const char *event; /* EVENT: name (first array element), points into data */
 } sio_packet_t;
 
@@ -45,9 +45,9 @@ void sio_packet_free(sio_packet_t *p);
 
 /* Encoders return Engine.IO message packets ("4..."), caller frees; NULL
  * when the packet cannot be encoded (out of memory). */
-char *sio_event(const char *event, json_t *data);     /* 42["event",data] (data borrowed) */
-char *sio_ack(int64_t id, json_t *data);              /* 43<id>[data] */
-char *sio_connect_ok(const char *sid);                /* 40{"sid":..} */
+char *sio_event(const char *event, json_t *data); /* 42["event",data] (data borrowed) */
+char *sio_ack(int64_t id, json_t *data);          /* 43<id>[data] */
+char *sio_connect_ok(const char *sid);            /* 40{"sid":..} */
 /* 44{"message":..}, or 44/nsp,{"message":..} for another namespace */
 char *sio_connect_error(const char *nsp, const char *message);
 /* The data of an "error" event (and of its ack): {"message","code",

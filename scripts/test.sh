@@ -49,9 +49,10 @@ make -s ragws || { echo "0 passed, 1 failed"; exit 1; }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 
-for t in build/asan/tests/test_*; do
-    run_part "unit $(basename "$t")" "$t"
-done
+# tests/unit mirrors the source tree (build/asan/tests/base/test_utf8, ...).
+while read -r t; do
+    run_part "unit ${t#build/asan/tests/}" "$t"
+done < <(find build/asan/tests -type f -name 'test_*' -perm -u+x | sort)
 
 run_part "ops checks" scripts/check-ops.sh
 

@@ -56,18 +56,17 @@ shm_region_t *shm_create(size_t ring_bytes)
                        shm->slots[i].handoff_fd) < 0)
             return NULL;
         int big = 4 * 1024 * 1024;
-        if (setsockopt(shm->slots[i].handoff_fd[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) < 0)
+        if (setsockopt(shm->slots[i].handoff_fd[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) <
+            0)
             setsockopt(shm->slots[i].handoff_fd[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-        if (setsockopt(shm->slots[i].handoff_fd[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) < 0)
+        if (setsockopt(shm->slots[i].handoff_fd[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) <
+            0)
             setsockopt(shm->slots[i].handoff_fd[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     }
     return shm;
 }
 
-ring_t *shm_ring(shm_region_t *shm)
-{
-    return ring_from_mem((char *)shm + shm->ring_offset);
-}
+ring_t *shm_ring(shm_region_t *shm) { return ring_from_mem((char *)shm + shm->ring_offset); }
 
 static void wake_fd(int fd)
 {
@@ -76,17 +75,15 @@ static void wake_fd(int fd)
     (void)n; /* EAGAIN means the counter is saturated: already awake */
 }
 
-int shm_publish(shm_region_t *shm, const char *channel, size_t channel_len,
-                const void *payload, size_t payload_len)
+int shm_publish(shm_region_t *shm, const char *channel, size_t channel_len, const void *payload,
+                size_t payload_len)
 {
-    int rc = ring_publish(shm_ring(shm), channel, channel_len, payload,
-                          payload_len, NULL);
+    int rc = ring_publish(shm_ring(shm), channel, channel_len, payload, payload_len, NULL);
     if (rc < 0) return rc;
     atomic_fetch_add_explicit(&shm->publishes, 1, memory_order_relaxed);
     for (int i = 0; i < SHM_MAX_SLOTS; i++) {
         shm_slot_t *s = &shm->slots[i];
-        if (atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_FREE)
-            continue;
+        if (atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_FREE) continue;
         /* Only the first publisher after the worker's last drain writes. */
         if (!atomic_exchange(&s->wake_pending, 1)) wake_fd(s->eventfd);
     }

@@ -42,7 +42,7 @@ typedef struct shm_region {
     uint64_t magic;
     size_t total_size;
     size_t ring_offset;
-    int master_eventfd;        /* workers poke the master on state changes */
+    int master_eventfd;         /* workers poke the master on state changes */
     _Atomic uint64_t publishes; /* records published, all processes */
     worker_stats_t retired;     /* counters of workers that have exited */
     shm_slot_t slots[SHM_MAX_SLOTS];
@@ -56,8 +56,8 @@ ring_t *shm_ring(shm_region_t *shm);
 
 /* Append to the ring and wake every live worker (at most one eventfd write
  * per worker until it drains). Returns ring_publish's result. */
-int shm_publish(shm_region_t *shm, const char *channel, size_t channel_len,
-                const void *payload, size_t payload_len);
+int shm_publish(shm_region_t *shm, const char *channel, size_t channel_len, const void *payload,
+                size_t payload_len);
 
 /* A worker calls this before draining the ring after its eventfd fired. */
 void shm_slot_wake_ack(shm_slot_t *slot);

@@ -50,10 +50,10 @@
 #error "ring.c needs lock-free 32 and 64 bit atomics"
 #endif
 
-#define RING_MAGIC 0x31474e4952535752ULL /* "RWSRING1" */
-#define RING_MIN_DATA ((uint64_t)64 * 1024)
-#define RING_MAX_DATA ((uint64_t)1 << 32) /* keeps record lengths in u32 */
-#define RING_MIN_SLOTS ((uint64_t)1024)
+#define RING_MAGIC       0x31474e4952535752ULL /* "RWSRING1" */
+#define RING_MIN_DATA    ((uint64_t)64 * 1024)
+#define RING_MAX_DATA    ((uint64_t)1 << 32) /* keeps record lengths in u32 */
+#define RING_MIN_SLOTS   ((uint64_t)1024)
 #define RING_MAX_CHANNEL 255
 #define RING_LAP_RETRIES 64 /* attempts to catch a stable tail, see ring_relocate() */
 
@@ -122,10 +122,7 @@ static int ring_geometry(size_t data_bytes, ring_geom_t *g)
 
 static char *ring_data(ring_t *r) { return (char *)r + r->data_off; }
 
-static index_entry_t *ring_index(ring_t *r)
-{
-    return (index_entry_t *)((char *)r + r->index_off);
-}
+static index_entry_t *ring_index(ring_t *r) { return (index_entry_t *)((char *)r + r->index_off); }
 
 /* Bytes a record takes in the data area, padding included. */
 static uint64_t rec_size(const rec_hdr_t *h)
@@ -270,8 +267,7 @@ static void ring_repair(ring_t *r)
 
     while (pos < head) {
         copy_out(r, pos, &h, HDR_SIZE);
-        if (!hdr_sane(r, &h) || pos + rec_size(&h) > head ||
-            (last != 0 && h.seq != last + 1))
+        if (!hdr_sane(r, &h) || pos + rec_size(&h) > head || (last != 0 && h.seq != last + 1))
             return; /* cannot happen; keep last_seq rather than guess */
         last = h.seq;
         pos += rec_size(&h);
@@ -313,9 +309,8 @@ static void advance_tail(ring_t *r, uint64_t head, uint64_t end)
     if (tail != old) atomic_store_explicit(&r->tail, tail, memory_order_release);
 }
 
-static int ring_publish_impl(ring_t *r, const char *channel, size_t clen,
-                             const void *payload, size_t plen,
-                             uint64_t *seq_out, void (*interrupt)(void))
+static int ring_publish_impl(ring_t *r, const char *channel, size_t clen, const void *payload,
+                             size_t plen, uint64_t *seq_out, void (*interrupt)(void))
 {
     rec_hdr_t h;
     uint64_t start, end;
@@ -351,8 +346,8 @@ static int ring_publish_impl(ring_t *r, const char *channel, size_t clen,
         /* Test hook: die (or not) with half of the payload written. */
         copy_in(r, start + HDR_SIZE + clen, payload, plen / 2);
         interrupt();
-        copy_in(r, start + HDR_SIZE + clen + plen / 2,
-                (const char *)payload + plen / 2, plen - plen / 2);
+        copy_in(r, start + HDR_SIZE + clen + plen / 2, (const char *)payload + plen / 2,
+                plen - plen / 2);
     } else {
         copy_in(r, start + HDR_SIZE + clen, payload, plen);
     }
@@ -374,16 +369,15 @@ static int ring_publish_impl(ring_t *r, const char *channel, size_t clen,
     return 0;
 }
 
-int ring_publish(ring_t *r, const char *channel, size_t channel_len,
-                 const void *payload, size_t payload_len, uint64_t *seq_out)
+int ring_publish(ring_t *r, const char *channel, size_t channel_len, const void *payload,
+                 size_t payload_len, uint64_t *seq_out)
 {
     return ring_publish_impl(r, channel, channel_len, payload, payload_len, seq_out, NULL);
 }
 
 #ifdef RAGWS_RING_TESTING
-int ring_publish_test_interrupt(ring_t *r, const char *channel, size_t clen,
-                                const void *payload, size_t plen,
-                                void (*fn)(void))
+int ring_publish_test_interrupt(ring_t *r, const char *channel, size_t clen, const void *payload,
+                                size_t plen, void (*fn)(void))
 {
     return ring_publish_impl(r, channel, clen, payload, plen, NULL, fn);
 }
@@ -432,8 +426,8 @@ static int ring_relocate(ring_t *r, ring_reader_t *rd, ring_lap_t *lap)
     return RING_EMPTY;
 }
 
-int ring_read(ring_t *r, ring_reader_t *rd, ring_entry_t *entry, char *buf,
-              size_t cap, ring_lap_t *lap)
+int ring_read(ring_t *r, ring_reader_t *rd, ring_entry_t *entry, char *buf, size_t cap,
+              ring_lap_t *lap)
 {
     uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     uint64_t pos = rd->pos, body;
@@ -484,8 +478,7 @@ int ring_seq_channel_hash(ring_t *r, uint64_t seq, uint32_t *hash)
 
     /* seq 0 is the empty entry; above last_seq is a record not committed
      * (a dead writer's, whose entry the next writer rewrites). */
-    if (seq == 0 || seq > atomic_load_explicit(&r->last_seq, memory_order_acquire))
-        return 0;
+    if (seq == 0 || seq > atomic_load_explicit(&r->last_seq, memory_order_acquire)) return 0;
     e = &ring_index(r)[seq & (r->index_slots - 1)];
     s1 = atomic_load_explicit(&e->seq, memory_order_acquire);
     h = atomic_load_explicit(&e->hash, memory_order_relaxed);

@@ -64,8 +64,8 @@ size_t ring_max_record(const ring_t *r);
 /* Append one record. Returns 0 and its seq in *seq_out (may be NULL), or
  * -E2BIG when the record cannot fit, -EINVAL on empty channel. Never blocks
  * for longer than another writer's memcpy. */
-int ring_publish(ring_t *r, const char *channel, size_t channel_len,
-                 const void *payload, size_t payload_len, uint64_t *seq_out);
+int ring_publish(ring_t *r, const char *channel, size_t channel_len, const void *payload,
+                 size_t payload_len, uint64_t *seq_out);
 
 /* Position a reader at the current head (it will see only later records). */
 void ring_reader_init(ring_t *r, ring_reader_t *rd);
@@ -74,8 +74,8 @@ void ring_reader_init(ring_t *r, ring_reader_t *rd);
  * cap >= ring_max_record() always suffices). Returns RING_EMPTY, RING_OK or
  * RING_LAPPED. After RING_LAPPED the next call continues from the oldest
  * intact record. */
-int ring_read(ring_t *r, ring_reader_t *rd, ring_entry_t *entry, char *buf,
-              size_t cap, ring_lap_t *lap);
+int ring_read(ring_t *r, ring_reader_t *rd, ring_entry_t *entry, char *buf, size_t cap,
+              ring_lap_t *lap);
 
 /* Channel hash of the record with sequence `seq`, from the side index.
  * Returns 1 and sets *hash if still known, 0 if forgotten. */
@@ -94,9 +94,8 @@ uint64_t ring_recovered_locks(ring_t *r);
 /* Test hook: take the lock and write a partial record, then call fn
  * (which may _exit) before committing. Used to simulate a writer killed
  * mid-write. */
-int ring_publish_test_interrupt(ring_t *r, const char *channel, size_t clen,
-                                const void *payload, size_t plen,
-                                void (*fn)(void));
+int ring_publish_test_interrupt(ring_t *r, const char *channel, size_t clen, const void *payload,
+                                size_t plen, void (*fn)(void));
 #endif
 
 #endif

@@ -1,8 +1,7 @@
 #include "shm/stats.h"
 
 const uint64_t stats_latency_bounds_us[STATS_LAT_BUCKETS - 1] = {
-    50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
-    500000, 1000000};
+    50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
 
 void stats_observe_latency(worker_stats_t *s, uint64_t us, uint64_t count)
 {
@@ -14,8 +13,8 @@ void stats_observe_latency(worker_stats_t *s, uint64_t us, uint64_t count)
 }
 
 const uint64_t stats_query_bounds_us[STATS_QUERY_BUCKETS - 1] = {
-    50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 25000000,
-    60000000, 120000000};
+    50000,   100000,   250000,   500000,   1000000,  2500000,
+    5000000, 10000000, 25000000, 60000000, 120000000};
 
 void stats_observe_query(worker_stats_t *s, uint64_t us)
 {
@@ -35,13 +34,12 @@ void stats_observe_token_latency(worker_stats_t *s, uint64_t us)
     stats_add(&s->token_latency_count, 1);
 }
 
-#define IS_gauge 1
+#define IS_gauge   1
 #define IS_counter 0
 
-void stats_accumulate(worker_stats_t *out, const worker_stats_t *in,
-                      int counters_only)
+void stats_accumulate(worker_stats_t *out, const worker_stats_t *in, int counters_only)
 {
-#define STATS_ACC(name, type, help)                                  \
+#define STATS_ACC(name, type, help)                                                                \
     if (!(counters_only && IS_##type)) stats_add(&out->name, stats_get(&in->name));
     STATS_FIELDS(STATS_ACC)
 #undef STATS_ACC

@@ -17,32 +17,32 @@ extern const uint64_t stats_query_bounds_us[STATS_QUERY_BUCKETS - 1];
 
 /* X-macro: name, prometheus type, help. Gauges are not folded into the
  * retired totals when a worker dies. */
-#define STATS_FIELDS(X)                                                          \
-    X(ws_connections, gauge, "Open WebSocket connections")                      \
-    X(http_connections, gauge, "Open connections not (yet) upgraded")           \
-    X(ring_lag, gauge, "Ring records published but not yet read by the worker") \
-    X(accepted, counter, "TCP connections accepted")                            \
-    X(handshakes, counter, "Completed WebSocket handshakes")                    \
-    X(handshake_failures, counter, "Rejected WebSocket handshakes")             \
-    X(http_requests, counter, "HTTP requests served")                           \
-    X(messages_in, counter, "WebSocket messages received")                      \
-    X(messages_out, counter, "WebSocket messages sent (broadcast deliveries included)") \
-    X(bytes_in, counter, "Bytes received")                                      \
-    X(bytes_out, counter, "Bytes sent")                                         \
-    X(broadcasts, counter, "Ring records delivered to local subscribers")       \
-    X(errors, counter, "Error replies and error closes")                        \
-    X(slow_consumers, counter, "Connections closed as slow consumers")          \
-    X(ring_overruns, counter, "Times this worker was lapped on the ring")       \
-    X(keepalive_timeouts, counter, "Connections closed for a missing pong")     \
-    X(handshake_timeouts, counter, "Connections closed before finishing the handshake") \
-    X(rejected_full, counter, "Handshakes refused with 503 (too many connections)") \
-    X(rate_limited, counter, "Messages dropped by the rate limit")                \
-    X(queries, counter, "Questions answered, all endpoints")                     \
-    X(query_time_us, counter, "Total time spent answering questions, microseconds") \
-    X(llm_streams, counter, "LLM generations finished normally")                \
-    X(llm_errors, counter, "LLM generations that failed (LLM_UNAVAILABLE)")      \
-    X(storage_errors, counter, "Requests answered STORAGE_UNAVAILABLE")          \
-    X(handoffs, counter, "Sockets handed to the worker owning their Socket.IO session") \
+#define STATS_FIELDS(X)                                                                            \
+    X(ws_connections, gauge, "Open WebSocket connections")                                         \
+    X(http_connections, gauge, "Open connections not (yet) upgraded")                              \
+    X(ring_lag, gauge, "Ring records published but not yet read by the worker")                    \
+    X(accepted, counter, "TCP connections accepted")                                               \
+    X(handshakes, counter, "Completed WebSocket handshakes")                                       \
+    X(handshake_failures, counter, "Rejected WebSocket handshakes")                                \
+    X(http_requests, counter, "HTTP requests served")                                              \
+    X(messages_in, counter, "WebSocket messages received")                                         \
+    X(messages_out, counter, "WebSocket messages sent (broadcast deliveries included)")            \
+    X(bytes_in, counter, "Bytes received")                                                         \
+    X(bytes_out, counter, "Bytes sent")                                                            \
+    X(broadcasts, counter, "Ring records delivered to local subscribers")                          \
+    X(errors, counter, "Error replies and error closes")                                           \
+    X(slow_consumers, counter, "Connections closed as slow consumers")                             \
+    X(ring_overruns, counter, "Times this worker was lapped on the ring")                          \
+    X(keepalive_timeouts, counter, "Connections closed for a missing pong")                        \
+    X(handshake_timeouts, counter, "Connections closed before finishing the handshake")            \
+    X(rejected_full, counter, "Handshakes refused with 503 (too many connections)")                \
+    X(rate_limited, counter, "Messages dropped by the rate limit")                                 \
+    X(queries, counter, "Questions answered, all endpoints")                                       \
+    X(query_time_us, counter, "Total time spent answering questions, microseconds")                \
+    X(llm_streams, counter, "LLM generations finished normally")                                   \
+    X(llm_errors, counter, "LLM generations that failed (LLM_UNAVAILABLE)")                        \
+    X(storage_errors, counter, "Requests answered STORAGE_UNAVAILABLE")                            \
+    X(handoffs, counter, "Sockets handed to the worker owning their Socket.IO session")            \
     X(sio_sessions, gauge, "Open Socket.IO (Engine.IO) sessions")
 
 typedef struct worker_stats {
@@ -87,7 +87,6 @@ void stats_observe_token_latency(worker_stats_t *s, uint64_t us);
 void stats_observe_query(worker_stats_t *s, uint64_t us);
 
 /* out += in (all fields; gauges too unless counters_only). */
-void stats_accumulate(worker_stats_t *out, const worker_stats_t *in,
-                      int counters_only);
+void stats_accumulate(worker_stats_t *out, const worker_stats_t *in, int counters_only);
 
 #endif

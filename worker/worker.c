@@ -13,28 +13,27 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "master/db_admin.h"
-#include "util/log.h"
-#include "worker/auth.h"
-#include "worker/db.h"
-#include "worker/llm.h"
-#include "worker/rag.h"
-#include "worker/conn.h"
-#include "worker/handoff.h"
-#include "worker/ip_table.h"
-#include "worker/pubsub.h"
-#include "worker/ws_session.h"
+#include "cli/db_admin.h"
+#include "base/log.h"
+#include "worker/svc/auth.h"
+#include "io/pg.h"
+#include "worker/svc/llm.h"
+#include "worker/svc/rag.h"
+#include "worker/net/conn.h"
+#include "worker/net/handoff.h"
+#include "worker/net/ip_table.h"
+#include "worker/net/pubsub.h"
+#include "worker/net/ws.h"
 
 #define RING_DRAIN_BUDGET 8192 /* records per iteration before yielding */
-#define SCRATCH_BYTES (64 * 1024)
+#define SCRATCH_BYTES     (64 * 1024)
 
 static worker_t the_worker;
 worker_t *wk = &the_worker;
 
 static loop_watch_t signal_watch;
 
-int worker_publish(const char *channel, size_t clen, const char *payload,
-                   size_t plen)
+int worker_publish(const char *channel, size_t clen, const char *payload, size_t plen)
 {
     return shm_publish(wk->shm, channel, clen, payload, plen);
 }
@@ -97,7 +96,8 @@ static void ring_drain(void)
         pubsub_deliver(e.channel, e.channel_len, e.payload, e.payload_len, e.publish_ns);
     }
     uint64_t last = ring_last_seq(r);
-    stats_set(&wk->stats->ring_lag, last >= wk->reader.next_seq ? last - wk->reader.next_seq + 1 : 0);
+    stats_set(&wk->stats->ring_lag,
+              last >= wk->reader.next_seq ? last - wk->reader.next_seq + 1 : 0);
     /* More waiting: continue after the other connections had a turn. */
     if (!loop_timer_armed(&wk->ring_again))
         loop_timer_start(wk->loop, &wk->ring_again, 0, (loop_timer_cb)ring_drain, NULL);
@@ -127,9 +127,12 @@ static void close_all_going_away(void)
 {
     for (conn_t *c = wk->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state == CONN_WS) ws_close(c, 1001, "server shutting down");
-        else if (!c->out.len) conn_close(c, "server shutting down");
-        else c->flags |= CF_CLOSE_AFTER_FLUSH;
+        if (c->state == CONN_WS)
+            ws_close(c, 1001, "server shutting down");
+        else if (!c->out.len)
+            conn_close(c, "server shutting down");
+        else
+            c->flags |= CF_CLOSE_AFTER_FLUSH;
     }
 }
 
@@ -147,8 +150,8 @@ static void drain_step(uint64_t now)
     if (wk->draining == 1 && (idle || now >= wk->drain_deadline_ms)) {
         wk->draining = 2;
         close_all_going_away();
-        uint64_t grace = wk->cfg->drain_timeout_ms < CLOSE_GRACE_MS ? wk->cfg->drain_timeout_ms
-                                                                     : CLOSE_GRACE_MS;
+        uint64_t grace =
+            wk->cfg->drain_timeout_ms < CLOSE_GRACE_MS ? wk->cfg->drain_timeout_ms : CLOSE_GRACE_MS;
         wk->drain_deadline_ms = now + grace;
     }
     if (wk->draining == 2 && (!wk->n_conns || now >= wk->drain_deadline_ms)) finish();
@@ -199,8 +202,8 @@ static void begin_drain(void)
     hand_over_http();
     atomic_store(&wk->slot->state, SLOT_DRAINING);
     shm_notify_master(wk->shm);
-    log_info("draining %u connections, %u answers in flight (drain_timeout %u ms)",
-             wk->n_conns, rag_jobs_running(), wk->cfg->drain_timeout_ms);
+    log_info("draining %u connections, %u answers in flight (drain_timeout %u ms)", wk->n_conns,
+             rag_jobs_running(), wk->cfg->drain_timeout_ms);
     drain_step(loop_now_ms(wk->loop));
 }
 
@@ -223,10 +226,9 @@ static void sweep(loop_t *loop, loop_timer_t *t)
         if (c->state == CONN_HTTP) {
             /* A REST answer being computed is not an idle connection. */
             if (now >= c->deadline_ms && !(c->flags & CF_HTTP_PENDING)) {
-                if (!(c->flags & CF_HAD_REQUEST))
-                    stats_add(&wk->stats->handshake_timeouts, 1);
+                if (!(c->flags & CF_HAD_REQUEST)) stats_add(&wk->stats->handshake_timeouts, 1);
                 conn_close(c, c->flags & CF_HAD_REQUEST ? "keep-alive idle timeout"
-                                                         : "handshake timeout");
+                                                        : "handshake timeout");
             }
         } else if (c->state == CONN_WS) {
             ws_sweep(c, now);
@@ -250,8 +252,8 @@ static uint64_t min3(uint64_t a, uint64_t b, uint64_t c)
     return m < c ? m : c;
 }
 
-void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
-                 uint32_t generation, int listen_fd)
+void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uint32_t generation,
+                 int listen_fd)
 {
     char role[32];
     snprintf(role, sizeof role, "worker %d", slot_idx);
@@ -279,8 +281,8 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
         _exit(1);
     }
     memcpy(wk->ping_frame->data, ping, 2);
-    wk->sweep_every_ms = min3(cfg->handshake_timeout_ms, cfg->keepalive_interval_ms,
-                              cfg->keepalive_timeout_ms) / 4;
+    wk->sweep_every_ms =
+        min3(cfg->handshake_timeout_ms, cfg->keepalive_interval_ms, cfg->keepalive_timeout_ms) / 4;
     if (wk->sweep_every_ms < 20) wk->sweep_every_ms = 20;
     if (wk->sweep_every_ms > 250) wk->sweep_every_ms = 250;
 
@@ -320,8 +322,8 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
     /* The master's socket of our position, kept across generations: the
      * worker it had before us may still accept from it while it drains. */
     wk->listen_fd = listen_fd;
-    if (loop_watch_add(wk->loop, &wk->listen_watch, wk->listen_fd, EPOLLIN,
-                       conn_accept_ready, NULL) < 0) {
+    if (loop_watch_add(wk->loop, &wk->listen_watch, wk->listen_fd, EPOLLIN, conn_accept_ready,
+                       NULL) < 0) {
         log_error("listening socket: %s", strerror(errno));
         _exit(2);
     }

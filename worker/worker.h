@@ -6,11 +6,11 @@
 
 #include <stdint.h>
 
-#include "master/config.h"
+#include "base/config.h"
 #include "shm/region.h"
 #include "shm/ring.h"
-#include "worker/loop.h"
-#include "worker/outbuf.h"
+#include "base/loop.h"
+#include "worker/net/outbuf.h"
 
 typedef struct conn conn_t;
 typedef struct ip_table ip_table_t;
@@ -55,11 +55,10 @@ extern worker_t *wk;
 
 /* Runs the worker; never returns (exits the process). listen_fd is the
  * master's listening socket of this worker's position (master/listener.h). */
-void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
-                 uint32_t generation, int listen_fd);
+void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uint32_t generation,
+                 int listen_fd);
 
 /* Publish into the ring (any endpoint, REST or WebSocket). */
-int worker_publish(const char *channel, size_t clen, const char *payload,
-                   size_t plen);
+int worker_publish(const char *channel, size_t clen, const char *payload, size_t plen);
 
 #endif

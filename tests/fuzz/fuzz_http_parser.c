@@ -1,16 +1,15 @@
 /* libFuzzer target for worker/http_parser.c: parse arbitrary bytes under a few
  * head limits and, on success, check that everything the parser hands out
  * stays inside the input and agrees with itself. Any violation aborts. */
-#include "worker/http_parser.h"
+#include "protocol/http_parser.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define REQUIRE(cond)      \
-    do {                   \
-        if (!(cond))       \
-            abort();       \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) abort();                                                                      \
     } while (0)
 
 static const char *in_lo, *in_hi; /* current input, [lo, hi) */
@@ -67,11 +66,9 @@ static void check_request(const http_request_t *req, int rc, size_t size, size_t
         const http_header_t *h = &req->headers[i];
         require_inside(h->name, h->name_len);
         REQUIRE(h->name_len > 0 && !memchr(h->name, ':', h->name_len));
-        if (h->value_len)
-            require_inside(h->value, h->value_len);
+        if (h->value_len) require_inside(h->value, h->value_len);
         REQUIRE(!memchr(h->value, '\r', h->value_len) && !memchr(h->value, '\n', h->value_len));
-        if (h->value_len)
-            REQUIRE(h->value[0] != ' ' && h->value[h->value_len - 1] != ' ');
+        if (h->value_len) REQUIRE(h->value[0] != ' ' && h->value[h->value_len - 1] != ' ');
 
         /* Looking a header up by its own name finds it or an earlier one. */
         char name[64];
@@ -103,10 +100,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         in_hi = buf + size;
         int rc = http_parse_request(buf, size, limits[i], &req);
         REQUIRE(rc >= HTTP_ERR_TOO_MANY);
-        if (rc == HTTP_ERR_TOO_LARGE)
-            REQUIRE(size >= limits[i]);
-        if (rc <= 0)
-            continue;
+        if (rc == HTTP_ERR_TOO_LARGE) REQUIRE(size >= limits[i]);
+        if (rc <= 0) continue;
         check_request(&req, rc, size, limits[i]);
 
         /* The head alone parses the same, and any shorter prefix of it is
@@ -122,8 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Token matching on raw bytes, with a token taken from the input. */
     char tok[16];
     size_t tlen = size < sizeof tok - 1 ? size : sizeof tok - 1;
-    if (tlen)
-        memcpy(tok, buf, tlen);
+    if (tlen) memcpy(tok, buf, tlen);
     tok[tlen] = '\0';
     http_value_has_token(buf, size, tok);
     http_value_has_token(buf, size, "keep-alive");

@@ -12,10 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REQUIRE(cond)      \
-    do {                   \
-        if (!(cond))       \
-            abort();       \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) abort();                                                                      \
     } while (0)
 
 /* A running digest of the deltas: order, boundaries and bytes. */
@@ -57,8 +56,7 @@ static void parse(int wire, size_t max_line, const uint8_t *buf, size_t n, unsig
         if (max_piece) {
             seed = seed * 1103515245u + 12345u;
             size_t want = 1 + (seed >> 16) % max_piece;
-            if (want < piece)
-                piece = want;
+            if (want < piece) piece = want;
         }
         /* A copy of exactly the piece, so ASan catches reads past it. */
         char *copy = malloc(piece);
@@ -91,8 +89,7 @@ static int same(const outcome_t *a, const outcome_t *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const size_t limits[] = {16, 64, 4096, 0};
-    if (size < 2)
-        return 0;
+    if (size < 2) return 0;
     int wire = data[0] & 1;
     size_t max_line = limits[(data[0] >> 1) & 3];
     unsigned seed = data[1];
@@ -114,7 +111,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char msg[64];
     llm_error_message((const char *)in, n, msg, sizeof msg);
     REQUIRE(strlen(msg) < sizeof msg);
-    for (size_t i = 0; msg[i]; i++)
-        REQUIRE((unsigned char)msg[i] >= 0x20 && msg[i] != 0x7f);
+    for (size_t i = 0; msg[i]; i++) REQUIRE((unsigned char)msg[i] >= 0x20 && msg[i] != 0x7f);
     return 0;
 }

@@ -19,7 +19,7 @@
 #include "protocol/publish.h"
 #include "protocol/query.h"
 #include "protocol/socketio.h"
-#include "util/utf8.h"
+#include "base/utf8.h"
 
 /* text must be valid JSON; returns it parsed (caller decrefs). */
 static json_t *must_parse(const char *text, size_t skip)
@@ -82,12 +82,15 @@ static void fuzz_query(const char *d, size_t n)
         check_valid(query_status(q.request_id, "analyzing_query", 0.1, q.query), 0);
         check_valid(query_token(q.request_id, q.query, strlen(q.query), 3, 0), 0);
         check_valid(query_citation(q.request_id, 1, q.collection, 2, 0.5, q.query), 0);
-        check_valid(query_complete(q.request_id, 0.25, 3, 1, q.mode, "other", ents, 1, q.query, 7), 0);
+        check_valid(query_complete(q.request_id, 0.25, 3, 1, q.mode, "other", ents, 1, q.query, 7),
+                    0);
     } else if (q.kind == QMSG_CONFIG) {
         check_valid(query_config_updated(q.request_id, q.response_format, q.language,
-                                         q.has_temperature ? q.temperature : -1), 0);
+                                         q.has_temperature ? q.temperature : -1),
+                    0);
     } else {
-        check_envelope_error(query_error(q.request_id, "UNKNOWN_REQUEST_ID", q.action, "validation", 1));
+        check_envelope_error(
+            query_error(q.request_id, "UNKNOWN_REQUEST_ID", q.action, "validation", 1));
     }
     query_msg_free(&q);
     if (query_parse_data(d, n, &q, &code, err, sizeof err) < 0)
@@ -108,7 +111,8 @@ static void fuzz_chat(const char *d, size_t n)
         check_valid(chat_complete("bot_1", c.conversation_id[0] ? c.conversation_id : NULL), 0);
     } else {
         check_valid(chat_reaction_saved(c.message_id, c.reaction), 0);
-        check_chat_error(chat_error("no answer with this message_id", c.message_id, "UNKNOWN_MESSAGE_ID"));
+        check_chat_error(
+            chat_error("no answer with this message_id", c.message_id, "UNKNOWN_MESSAGE_ID"));
     }
     chat_msg_free(&c);
 }
@@ -228,8 +232,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_chat(d, size);
     fuzz_typed(d, size);
     fuzz_publish(d, size);
-    if (size && d[0] == '4') fuzz_socketio(d + 1, size - 1);
-    else fuzz_socketio(d, size);
+    if (size && d[0] == '4')
+        fuzz_socketio(d + 1, size - 1);
+    else
+        fuzz_socketio(d, size);
     fuzz_utf8(d, size);
     return 0;
 }

@@ -52,7 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((size_t)n > size || start + (size_t)n > size) abort();
         if (n > 0 && data[start] == '4') {
             sio_packet_t sp;
-            if (sio_decode((const char *)data + start + 1, (size_t)n - 1, &sp, &code, err, sizeof err) == 0) {
+            if (sio_decode((const char *)data + start + 1, (size_t)n - 1, &sp, &code, err,
+                           sizeof err) == 0) {
                 if (sp.type < 0 || sp.type > 6 || sp.nsp[0] != '/') abort();
                 if (sp.type == SIO_EVENT && (!sp.event || !json_is_array(sp.data))) abort();
             }

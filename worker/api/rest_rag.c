@@ -1,0 +1,315 @@
+/* REST twins of the RAG endpoints (SPEC S8): POST /api/query, collections
+ * and conversation history. Answers are asynchronous (http_begin_async):
+ * they come from the database or a rag job, never by blocking the loop.
+ * JSON for listings is built by PostgreSQL itself (json_agg), so the rows
+ * go to the client without a second encoding here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "protocol/json_msg.h"
+#include "protocol/query.h"
+#include "io/pg.h"
+#include "worker/net/http.h"
+#include "worker/svc/rag.h"
+#include "worker/api/rest_rag.h"
+#include "worker/worker.h"
+
+/* ---- database-backed GETs ---- */
+
+typedef struct db_get {
+    conn_t *c;             /* NULL once the client went away */
+    const char *not_found; /* message when the query returns NULL */
+} db_get_t;
+
+static void db_get_abort(conn_t *c, void *data)
+{
+    (void)c;
+    ((db_get_t *)data)->c = NULL;
+}
+
+static void db_get_done(void *ud, PGresult *res, const char *err)
+{
+    db_get_t *g = ud;
+    conn_t *c = g->c;
+    if (!c) {
+        free(g);
+        return;
+    }
+    if (!res) {
+        http_respond_error(c, 503, "STORAGE_UNAVAILABLE", err ? err : "storage unavailable");
+    } else if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+        http_respond_error(c, 404, "NOT_FOUND", g->not_found);
+    } else {
+        const char *json = PQgetvalue(res, 0, 0);
+        http_respond(c, 200, "application/json", json, strlen(json), NULL);
+    }
+    free(g);
+    http_end_async(c);
+}
+
+static void db_get(conn_t *c, const http_request_t *req, const char *sql, int n,
+                   const char *const *vals, const char *not_found)
+{
+    db_get_t *g = calloc(1, sizeof *g);
+    if (!g) {
+        http_respond_error(c, 500, "INTERNAL_ERROR", "out of memory");
+        return;
+    }
+    g->c = c;
+    g->not_found = not_found;
+    /* Pending first: from then on a close of c clears g->c (db_get_abort),
+     * whenever the result comes. */
+    if (!http_begin_async(c, req, db_get_abort, g)) {
+        free(g);
+        http_respond_error(c, 500, "INTERNAL_ERROR", "out of memory");
+        return;
+    }
+    if (!db_exec(sql, n, vals, db_get_done, g)) {
+        free(g);
+        http_respond_error(c, 503, "STORAGE_UNAVAILABLE",
+                           "PostgreSQL is unavailable; retry shortly");
+        http_end_async(c);
+    }
+}
+
+static const char SQL_COLLECTIONS[] =
+    "SELECT json_build_object('collections', coalesce(json_agg(json_build_object("
+    " 'name', s.name, 'description', s.description, 'total_documents', s.docs,"
+    " 'total_chunks', s.chunks, 'storage_size_mb', round(s.bytes / 1048576.0, 3),"
+    " 'last_updated', s.last_updated) ORDER BY s.name), '[]'::json))::text"
+    " FROM (SELECT col.name, col.description,"
+    "  (SELECT count(*) FROM documents d WHERE d.collection_id = col.id) AS docs,"
+    "  (SELECT count(*) FROM chunks c WHERE c.collection_id = col.id) AS chunks,"
+    "  (SELECT coalesce(sum(d.size_bytes), 0) FROM documents d WHERE d.collection_id = col.id) AS "
+    "bytes,"
+    "  greatest(col.created_at, (SELECT max(d.created_at) FROM documents d"
+    "   WHERE d.collection_id = col.id)) AS last_updated"
+    "  FROM collections col) s";
+
+static const char SQL_COLLECTION[] =
+    "SELECT json_build_object('name', col.name, 'description', col.description,"
+    " 'created_at', col.created_at,"
+    " 'total_documents', (SELECT count(*) FROM documents d WHERE d.collection_id = col.id),"
+    " 'total_chunks', (SELECT count(*) FROM chunks c WHERE c.collection_id = col.id),"
+    " 'documents', coalesce((SELECT json_agg(json_build_object('document_id', d.id,"
+    "   'filename', d.filename, 'content_type', d.content_type, 'size_bytes', d.size_bytes,"
+    "   'status', d.status, 'created_at', d.created_at,"
+    "   'chunks', (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)) ORDER BY d.id)"
+    "  FROM documents d WHERE d.collection_id = col.id), '[]'::json))::text"
+    " FROM collections col WHERE col.name = $1";
+
+/* {id} is the numeric conversation id or an external id (chat session,
+ * Socket.IO chat_id, /ws/conversation session ...). $2: the owner filter
+ * (NULL: none; "": conversations without owner). Another user's
+ * conversation is simply not found (404), so ids cannot be probed. */
+static const char SQL_CONVERSATION_MESSAGES[] =
+    "SELECT json_build_object('conversation_id', cv.id, 'kind', cv.kind,"
+    " 'external_id', cv.external_id, 'created_at', cv.created_at,"
+    " 'messages', coalesce((SELECT json_agg(json_build_object('id', m.id, 'role', m.role,"
+    "   'content', m.content, 'status', m.status, 'metadata', m.metadata,"
+    "   'created_at', m.created_at) ORDER BY m.id)"
+    "  FROM messages m WHERE m.conversation_id = cv.id), '[]'::json))::text"
+    " FROM conversations cv"
+    " WHERE (($1 ~ '^[0-9]{1,18}$' AND cv.id = $1::bigint) OR cv.external_id = $1)"
+    "  AND ($2::text IS NULL OR cv.owner IS NOT DISTINCT FROM nullif($2, ''))"
+    " ORDER BY (cv.id::text = $1) DESC, cv.updated_at DESC LIMIT 1";
+
+/* ---- POST /api/query ---- */
+
+typedef struct rest_query {
+    conn_t *c; /* NULL once the client went away */
+    int include_sources;
+    rag_job_t *job;
+    json_t *citations;
+} rest_query_t;
+
+static void rq_abort(conn_t *c, void *data)
+{
+    (void)c;
+    rest_query_t *q = data;
+    q->c = NULL;
+    if (q->job) rag_cancel(q->job);
+    json_decref(q->citations);
+    free(q);
+}
+
+static void rq_sources(void *ud, const rag_source_t *src, size_t n)
+{
+    rest_query_t *q = ud;
+    for (size_t i = 0; q->include_sources && i < n; i++) {
+        json_t *o = json_pack("{s:i, s:s, s:f, s:s, s:I}", "citation_id", (int)i + 1, "source",
+                              src[i].filename, "confidence", src[i].score, "content",
+                              src[i].snippet, "document_id", (json_int_t)src[i].document_id);
+        json_object_set_new(o, "page", src[i].page ? json_integer(src[i].page) : json_null());
+        json_array_append_new(q->citations, o);
+    }
+}
+
+static void rq_finish(rest_query_t *q)
+{
+    conn_t *c = q->c;
+    json_decref(q->citations);
+    free(q);
+    http_end_async(c);
+}
+
+static void rq_complete(void *ud, const rag_result_t *r)
+{
+    rest_query_t *q = ud;
+    q->job = NULL;
+    json_t *ents = json_array();
+    for (size_t i = 0; i < r->n_entities; i++)
+        json_array_append_new(ents, json_msg_text(r->entities[i]));
+    json_t *o = json_pack("{s:o, s:O, s:{s:o, s:o}, s:f, s:i, s:i, s:s, s:s, s:I}", "answer",
+                          json_msg_text(r->answer), "citations", q->citations, "query_analysis",
+                          "intent", json_msg_text(r->intent), "entities", ents, "total_time",
+                          r->total_time, "tokens_generated", (int)r->tokens, "sources_used",
+                          (int)r->sources_used, "processing_mode", r->mode, "model", r->model,
+                          "conversation_id", (json_int_t)r->conversation_id);
+    char *s = json_msg_dump_free(o);
+    if (s)
+        http_respond(q->c, 200, "application/json", s, strlen(s), NULL);
+    else
+        http_respond_error(q->c, 500, "INTERNAL_ERROR", "the answer could not be encoded");
+    free(s);
+    rq_finish(q);
+}
+
+static void rq_error(void *ud, const char *code, const char *message, const char *stage)
+{
+    (void)stage;
+    rest_query_t *q = ud;
+    q->job = NULL;
+    int status = strcmp(code, "COLLECTION_NOT_FOUND") == 0 ? 404 : 503;
+    http_respond_error(q->c, status, code, message);
+    rq_finish(q);
+}
+
+static const rag_events_t rq_events = {
+    .on_sources = rq_sources,
+    .on_complete = rq_complete,
+    .on_error = rq_error,
+};
+
+static void post_query(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                       const char *owner)
+{
+    query_msg_t m;
+    const char *code;
+    char err[256];
+    if (query_parse_data(body, len, &m, &code, err, sizeof err) < 0) {
+        http_respond_error(c, 400, code, err);
+        query_msg_free(&m);
+        return;
+    }
+    rest_query_t *q = calloc(1, sizeof *q);
+    unsigned char rnd[8] = {0};
+    if (getrandom(rnd, sizeof rnd, 0) < 0) rnd[0] = (unsigned char)loop_clock_ns();
+    char ext[40];
+    snprintf(ext, sizeof ext, "rest-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+             rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    /* Pending before the job exists, so that any answer of the job (even
+     * one that came at once) finds the connection's pending state. */
+    if (q && !http_begin_async(c, req, rq_abort, q)) {
+        free(q);
+        q = NULL;
+    }
+    if (q) {
+        q->c = c;
+        q->include_sources = m.include_sources;
+        q->citations = json_array();
+        rag_params_t p = {
+            .question = m.query,
+            .collection = m.collection[0] ? m.collection : NULL,
+            .max_results = m.max_results,
+            .mode = m.mode,
+            .temperature = -1,
+            .conv_kind = "rest",
+            .conv_external_id = ext,
+            .owner = owner,
+        };
+        q->job = rag_start(&p, &rq_events, q);
+    }
+    query_msg_free(&m);
+    if (!q) {
+        http_respond_error(c, 500, "INTERNAL_ERROR", "out of memory");
+    } else if (!q->job) {
+        http_respond_error(c, 500, "INTERNAL_ERROR", "out of memory");
+        rq_finish(q);
+    }
+}
+
+/* ---- routing ---- */
+
+static int starts_with(const http_request_t *req, const char *prefix, const char **rest,
+                       size_t *rest_len)
+{
+    size_t n = strlen(prefix);
+    if (req->path_len < n || memcmp(req->path, prefix, n) != 0) return 0;
+    *rest = req->path + n;
+    *rest_len = req->path_len - n;
+    return 1;
+}
+
+static int segment_ok(const char *s, size_t len)
+{
+    if (!len || len > 128) return 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '/' || s[i] == '%' || (unsigned char)s[i] < 0x21) return 0;
+    return 1;
+}
+
+int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                      const char *owner)
+{
+    int get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
+    int post = req->method_len == 4 && memcmp(req->method, "POST", 4) == 0;
+    const char *rest;
+    size_t rlen;
+    char seg[129];
+
+    if (req->path_len == 10 && memcmp(req->path, "/api/query", 10) == 0) {
+        if (!post) goto not_allowed;
+        post_query(c, req, body, len, owner);
+        return 1;
+    }
+    if (req->path_len == 16 && memcmp(req->path, "/api/collections", 16) == 0) {
+        if (!get) goto not_allowed;
+        db_get(c, req, SQL_COLLECTIONS, 0, NULL, "no collections");
+        return 1;
+    }
+    if (starts_with(req, "/api/collections/", &rest, &rlen) && !memchr(rest, '/', rlen)) {
+        if (!get) goto not_allowed;
+        if (!segment_ok(rest, rlen)) {
+            http_respond_error(c, 400, "VALIDATION_ERROR", "bad collection name");
+            return 1;
+        }
+        memcpy(seg, rest, rlen);
+        seg[rlen] = 0;
+        const char *vals[1] = {seg};
+        db_get(c, req, SQL_COLLECTION, 1, vals, "no such collection");
+        return 1;
+    }
+    if (starts_with(req, "/api/conversations/", &rest, &rlen)) {
+        const char *slash = memchr(rest, '/', rlen);
+        if (!slash || (size_t)(rest + rlen - slash) != 9 || memcmp(slash, "/messages", 9) != 0)
+            return 0;
+        if (!get) goto not_allowed;
+        size_t idlen = (size_t)(slash - rest);
+        if (!segment_ok(rest, idlen)) {
+            http_respond_error(c, 400, "VALIDATION_ERROR", "bad conversation id");
+            return 1;
+        }
+        memcpy(seg, rest, idlen);
+        seg[idlen] = 0;
+        const char *vals[2] = {seg, owner};
+        db_get(c, req, SQL_CONVERSATION_MESSAGES, 2, vals, "no such conversation");
+        return 1;
+    }
+    return 0;
+not_allowed:
+    http_respond_error(c, 405, "METHOD_NOT_ALLOWED", "method not allowed on this path");
+    return 1;
+}

@@ -1,0 +1,264 @@
+/* /chat/ws (SPEC S4.3, seed 001): streaming chat. Answers are numbered
+ * bot_1, bot_2 ... per connection; both sides of the conversation are
+ * stored, and reactions to an answer too. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "protocol/chat.h"
+#include "io/pg.h"
+#include "worker/net/route.h"
+#include "worker/svc/rag.h"
+#include "worker/worker.h"
+#include "worker/net/ws.h"
+
+#define CHAT_REMEMBER 64 /* bot_N -> stored message id, most recent answers */
+
+typedef struct chat_session chat_session_t;
+
+typedef struct chat_job {
+    struct chat_job *next;
+    chat_session_t *s;
+    rag_job_t *job;
+    char bot_id[24];
+} chat_job_t;
+
+struct chat_session {
+    conn_t *c;
+    uint32_t next_bot;
+    char conv_ext[65];
+    chat_job_t *jobs;
+    uint32_t n_jobs;
+    struct {
+        uint32_t bot;
+        int64_t msg_id;
+    } answers[CHAT_REMEMBER];
+    struct reaction_req *reaction_reqs[8];
+};
+
+/* Stored only against a stored chat answer (the one bot_N named on this
+ * connection, in the conversation it was given in): no row, and nothing
+ * inserted, when it does not exist. */
+static const char SQL_REACTION[] =
+    "INSERT INTO reactions (message_id, conversation_id, external_message_id, reaction)"
+    " SELECT m.id, m.conversation_id, $2, $3 FROM messages m"
+    "  JOIN conversations c ON c.id = m.conversation_id AND c.kind = 'chat'"
+    " WHERE m.id = $1::bigint AND m.role = 'assistant'"
+    " RETURNING id";
+
+#define ERR_UNKNOWN_MESSAGE "UNKNOWN_MESSAGE_ID"
+#define UNKNOWN_MESSAGE_TEXT                                                                       \
+    "no answer with this message_id on this connection (bot_N of a completed answer)"
+
+static void chat_send_error_id(conn_t *c, const char *code, const char *message, const char *id)
+{
+    stats_add(&wk->stats->errors, 1);
+    ws_send_owned(c, chat_error(message, id, code));
+}
+
+static void chat_send_error(conn_t *c, const char *code, const char *message)
+{
+    chat_send_error_id(c, code, message, NULL);
+}
+
+static void new_uuid(char out[37])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != sizeof b)
+        for (int i = 0; i < 16; i++) b[i] = (unsigned char)(loop_clock_ns() >> (i % 8));
+    b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+    b[8] = (b[8] & 0x3f) | 0x80;
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+static void remove_job(chat_job_t *j)
+{
+    chat_session_t *s = j->s;
+    chat_job_t **pp = &s->jobs;
+    while (*pp && *pp != j) pp = &(*pp)->next;
+    if (*pp) *pp = j->next;
+    s->n_jobs--;
+    free(j);
+}
+
+static void ev_token(void *ud, const char *text, size_t len, uint32_t position)
+{
+    (void)position;
+    chat_job_t *j = ud;
+    ws_send_owned(j->s->c, chat_chunk(j->bot_id, text, len));
+}
+
+static void ev_complete(void *ud, const rag_result_t *r)
+{
+    chat_job_t *j = ud;
+    chat_session_t *s = j->s;
+    uint32_t bot = (uint32_t)strtoul(j->bot_id + 4, NULL, 10);
+    s->answers[bot % CHAT_REMEMBER].bot = bot;
+    s->answers[bot % CHAT_REMEMBER].msg_id = r->assistant_message_id;
+    ws_send_owned(s->c, chat_complete(j->bot_id, s->conv_ext));
+    remove_job(j);
+}
+
+static void ev_error(void *ud, const char *code, const char *message, const char *stage)
+{
+    (void)stage;
+    chat_job_t *j = ud;
+    ws_send_owned(j->s->c, chat_error(message, j->bot_id, code));
+    remove_job(j);
+}
+
+static const rag_events_t chat_events = {
+    .on_token = ev_token,
+    .on_complete = ev_complete,
+    .on_error = ev_error,
+};
+
+static void ask(chat_session_t *s, const chat_msg_t *m)
+{
+    if (s->n_jobs >= wk->cfg->max_inflight_per_connection) {
+        chat_send_error(s->c, "TOO_MANY_REQUESTS", "wait for the current answers to complete");
+        return;
+    }
+    if (m->conversation_id[0]) snprintf(s->conv_ext, sizeof s->conv_ext, "%s", m->conversation_id);
+    chat_job_t *j = calloc(1, sizeof *j);
+    if (!j) return;
+    j->s = s;
+    snprintf(j->bot_id, sizeof j->bot_id, "bot_%u", ++s->next_bot);
+    rag_params_t p = {
+        .question = m->message,
+        .max_results = 5,
+        .mode = "balanced",
+        .temperature = -1,
+        .conv_kind = "chat",
+        .conv_external_id = s->conv_ext,
+        .owner = s->c->sub,
+        .include_history = 1,
+    };
+    j->job = rag_start(&p, &chat_events, j);
+    if (!j->job) {
+        free(j);
+        chat_send_error(s->c, "INTERNAL_ERROR", "out of memory");
+        return;
+    }
+    j->next = s->jobs;
+    s->jobs = j;
+    s->n_jobs++;
+}
+
+typedef struct reaction_req {
+    chat_session_t *s; /* NULL once the connection closed */
+    int slot;
+    char bot_id[32];
+    char reaction[65];
+} reaction_req_t;
+
+static void reaction_stored(void *ud, PGresult *res, const char *err)
+{
+    (void)err;
+    reaction_req_t *r = ud;
+    if (!r->s) { /* stored, but nobody is left to tell */
+        free(r);
+        return;
+    }
+    r->s->reaction_reqs[r->slot] = NULL;
+    if (res && PQntuples(res) == 1)
+        ws_send_owned(r->s->c, chat_reaction_saved(r->bot_id, r->reaction));
+    else if (res)
+        chat_send_error_id(r->s->c, ERR_UNKNOWN_MESSAGE, UNKNOWN_MESSAGE_TEXT, r->bot_id);
+    else
+        chat_send_error_id(r->s->c, "STORAGE_UNAVAILABLE",
+                           "the reaction could not be stored; retry shortly", r->bot_id);
+    free(r);
+}
+
+static void react(chat_session_t *s, const chat_msg_t *m)
+{
+    int slot = -1;
+    for (int i = 0; i < 8; i++)
+        if (!s->reaction_reqs[i]) slot = i;
+    if (slot < 0) {
+        chat_send_error(s->c, "TOO_MANY_REQUESTS", "too many reactions in flight");
+        return;
+    }
+    /* Only an answer completed on this connection has a stored id. */
+    char msg_id[32] = "";
+    if (strncmp(m->message_id, "bot_", 4) == 0) {
+        uint32_t bot = (uint32_t)strtoul(m->message_id + 4, NULL, 10);
+        if (s->answers[bot % CHAT_REMEMBER].bot == bot && bot &&
+            s->answers[bot % CHAT_REMEMBER].msg_id)
+            snprintf(msg_id, sizeof msg_id, "%lld",
+                     (long long)s->answers[bot % CHAT_REMEMBER].msg_id);
+    }
+    if (!msg_id[0]) {
+        chat_send_error_id(s->c, ERR_UNKNOWN_MESSAGE, UNKNOWN_MESSAGE_TEXT, m->message_id);
+        return;
+    }
+    reaction_req_t *r = calloc(1, sizeof *r);
+    if (!r) return;
+    r->s = s;
+    r->slot = slot;
+    snprintf(r->bot_id, sizeof r->bot_id, "%s", m->message_id);
+    snprintf(r->reaction, sizeof r->reaction, "%s", m->reaction);
+    const char *vals[3] = {msg_id, m->message_id, m->reaction};
+    if (db_exec(SQL_REACTION, 3, vals, reaction_stored, r)) {
+        s->reaction_reqs[slot] = r;
+    } else {
+        free(r);
+        chat_send_error(s->c, "STORAGE_UNAVAILABLE",
+                        "the reaction could not be stored; retry shortly");
+    }
+}
+
+static void chat_on_open(conn_t *c)
+{
+    chat_session_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        ws_close(c, 1011, "out of memory");
+        return;
+    }
+    s->c = c;
+    new_uuid(s->conv_ext);
+    c->ep_data = s;
+}
+
+static void chat_on_text(conn_t *c, const char *data, size_t len)
+{
+    chat_session_t *s = c->ep_data;
+    chat_msg_t m;
+    const char *code;
+    char err[256];
+    if (chat_msg_parse(data, len, &m, &code, err, sizeof err) < 0) {
+        chat_send_error(c, code, err);
+    } else if (m.kind == CHAT_REACTION) {
+        react(s, &m);
+    } else {
+        ask(s, &m);
+    }
+    chat_msg_free(&m);
+}
+
+static void chat_on_close(conn_t *c)
+{
+    chat_session_t *s = c->ep_data;
+    if (!s) return;
+    while (s->jobs) {
+        chat_job_t *j = s->jobs;
+        rag_cancel(j->job);
+        remove_job(j);
+    }
+    for (int i = 0; i < 8; i++)
+        if (s->reaction_reqs[i]) s->reaction_reqs[i]->s = NULL;
+    free(s);
+    c->ep_data = NULL;
+}
+
+const endpoint_t ep_chat = {
+    .path = "/chat/ws",
+    .on_open = chat_on_open,
+    .on_text = chat_on_text,
+    .on_close = chat_on_close,
+    .send_error = chat_send_error,
+};

@@ -1,0 +1,331 @@
+#include "worker/net/http.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "protocol/json_msg.h"
+#include "base/log.h"
+#include "worker/net/route.h"
+#include "worker/api/rest.h"
+#include "worker/api/socketio.h"
+#include "worker/worker.h"
+#include "worker/net/ws.h"
+
+/* Make room for `want` more bytes of input, within max. */
+static int in_reserve(conn_t *c, size_t want, size_t max)
+{
+    size_t need = (size_t)c->in_len + want;
+    if (need > max) need = max;
+    if (need <= c->in_cap) return 0;
+    size_t cap = c->in_cap ? c->in_cap : 2048;
+    while (cap < need) cap *= 2;
+    if (cap > max) cap = max;
+    char *p = realloc(c->in, cap);
+    if (!p) return -1;
+    c->in = p;
+    c->in_cap = (uint32_t)cap;
+    return 0;
+}
+
+static void in_discard(conn_t *c)
+{
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = 0;
+}
+
+/* The request being handled and its connection, for the CORS headers of
+ * responses: a handler may answer another connection's parked request
+ * (a POST that completes a long-poll GET), which must not get this one's. */
+static const http_request_t *current_req;
+static const conn_t *current_conn;
+
+/* The allowed Origin to echo in Access-Control-Allow-Origin, if any. */
+static int cors_origin(const conn_t *c, const char **origin)
+{
+    const http_request_t *req = c == current_conn ? current_req : NULL;
+    const http_header_t *o = req ? http_find_header(req, "Origin") : NULL;
+    if (o && config_origin_allowed(wk->cfg, o->value, o->value_len)) {
+        *origin = o->value;
+        return (int)o->value_len;
+    }
+    if (!req && (c->flags & CF_HTTP_PENDING)) {
+        const http_pending_t *p = c->ep_data;
+        if (p && p->origin[0]) {
+            *origin = p->origin;
+            return (int)strlen(p->origin);
+        }
+    }
+    return 0;
+}
+
+static void parse_input(conn_t *c);
+
+void http_feed(conn_t *c) { parse_input(c); }
+
+http_pending_t *http_begin_async(conn_t *c, const http_request_t *req,
+                                 void (*abort)(conn_t *c, void *data), void *data)
+{
+    http_pending_t *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->abort = abort;
+    p->data = data;
+    const http_header_t *o = http_find_header(req, "Origin");
+    if (o && o->value_len < sizeof p->origin &&
+        config_origin_allowed(wk->cfg, o->value, o->value_len)) {
+        memcpy(p->origin, o->value, o->value_len);
+        p->origin[o->value_len] = 0;
+    }
+    c->ep_data = p;
+    c->flags |= CF_HTTP_PENDING;
+    return p;
+}
+
+void http_end_async(conn_t *c)
+{
+    if (!(c->flags & CF_HTTP_PENDING)) return;
+    free(c->ep_data);
+    c->ep_data = NULL;
+    c->flags &= (uint16_t)~CF_HTTP_PENDING;
+    /* The keep-alive idle time starts now, not when the request came. */
+    c->deadline_ms = loop_now_ms(wk->loop) + wk->cfg->handshake_timeout_ms;
+    /* Pipelined requests that arrived meanwhile are parsed from the loop
+     * (http_resume), never from here: this may run inside parse_input of
+     * this very connection (an answer ready at once, such as a long-poll
+     * GET with packets queued), before that call consumed the request. */
+    c->flags |= CF_HTTP_RESUME;
+    conn_mark_dirty(c);
+}
+
+void http_resume(conn_t *c)
+{
+    c->flags &= (uint16_t)~CF_HTTP_RESUME;
+    if (c->state != CONN_HTTP || (c->flags & CF_HTTP_PENDING)) return;
+    parse_input(c);
+    /* Reading stopped at the buffer limit while the answer was computed:
+     * the socket may hold more, and its edge-triggered watch will not
+     * fire again for bytes that were already there. */
+    if (c->state == CONN_HTTP && !(c->flags & (CF_HTTP_PENDING | CF_CLOSE_AFTER_FLUSH)))
+        http_on_readable(c);
+}
+
+void http_abort_async(conn_t *c)
+{
+    if (!(c->flags & CF_HTTP_PENDING)) return;
+    http_pending_t *p = c->ep_data;
+    c->flags &= (uint16_t)~CF_HTTP_PENDING;
+    c->ep_data = NULL;
+    if (p && p->abort) p->abort(c, p->data);
+    free(p);
+}
+
+void http_respond(conn_t *c, int status, const char *content_type, const char *body,
+                  size_t body_len, const char *extra_headers)
+{
+    int keep = (c->flags & CF_KEEPALIVE) && !wk->draining;
+    const char *fmt = "HTTP/1.1 %d %s\r\nServer: ragws\r\n"
+                      "Content-Type: %s\r\nContent-Length: %zu\r\n"
+                      "Connection: %s\r\n%s%.*s%s%s\r\n";
+    const char *ctype = content_type ? content_type : "application/json";
+    const char *origin = "";
+    int olen = cors_origin(c, &origin);
+    const char *pre = olen ? "Access-Control-Allow-Origin: " : "";
+    const char *post = olen ? "\r\nVary: Origin\r\n" : "";
+    const char *extra = extra_headers ? extra_headers : "";
+    int n = snprintf(NULL, 0, fmt, status, http_status_text(status), ctype, body_len,
+                     keep ? "keep-alive" : "close", pre, olen, origin, post, extra);
+    /* HEAD: the same head, no body (RFC 9110 9.3.2). */
+    size_t blen = (c->flags & CF_HEAD) ? 0 : body_len;
+    outbuf_t *b = n < 0 ? NULL : outbuf_new((size_t)n + 1 + blen);
+    if (!b) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    snprintf(b->data, (size_t)n + 1, fmt, status, http_status_text(status), ctype, body_len,
+             keep ? "keep-alive" : "close", pre, olen, origin, post, extra);
+    b->len = (uint32_t)((size_t)n + blen);
+    if (blen) memcpy(b->data + n, body, blen);
+    if (!keep) c->flags |= CF_CLOSE_AFTER_FLUSH;
+    stats_add(&wk->stats->http_requests, 1);
+    conn_queue(c, b);
+}
+
+void http_respond_error(conn_t *c, int status, const char *code, const char *message)
+{
+    /* the message may quote outside text: made valid, never NULL */
+    char *s = json_msg_dump_free(
+        json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", json_msg_text(message)));
+    static const char fallback[] =
+        "{\"error\":{\"code\":\"INTERNAL_ERROR\",\"message\":\"internal error\"}}";
+    if (s)
+        http_respond(c, status, "application/json", s, strlen(s), NULL);
+    else
+        http_respond(c, status, "application/json", fallback, sizeof fallback - 1, NULL);
+    free(s);
+    stats_add(&wk->stats->errors, 1);
+}
+
+static int const_time_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen) return 0;
+    unsigned char d = 0;
+    for (size_t i = 0; i < alen; i++) d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+int http_admin_allowed(const conn_t *c, const http_request_t *req)
+{
+    const char *tok = wk->cfg->admin_token;
+    if (!tok[0]) return conn_request_loopback(c, req);
+    const http_header_t *h = http_find_header(req, "Authorization");
+    if (h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0)
+        return const_time_eq(h->value + 7, h->value_len - 7, tok, strlen(tok));
+    char q[512];
+    int n = http_query_param(req, "token", q, sizeof q);
+    return n >= 0 && const_time_eq(q, (size_t)n, tok, strlen(tok));
+}
+
+int http_origin_allowed(const http_request_t *req)
+{
+    const http_header_t *o = http_find_header(req, "Origin");
+    /* Non-browser clients send no Origin: nothing to check. */
+    return !o || config_origin_allowed(wk->cfg, o->value, o->value_len);
+}
+
+int http_origin_listed(const http_request_t *req)
+{
+    const http_header_t *o = http_find_header(req, "Origin");
+    return !o || config_origin_listed(wk->cfg, o->value, o->value_len);
+}
+
+static int is_upgrade(const http_request_t *req)
+{
+    const http_header_t *u = http_find_header(req, "Upgrade");
+    return u && http_value_has_token(u->value, u->value_len, "websocket");
+}
+
+/* One complete request (head + body) at c->in. Returns bytes consumed, or
+ * -1 when the connection changed state (upgraded or closed). */
+static long handle_request(conn_t *c, const http_request_t *req, size_t total)
+{
+    c->flags |= CF_HAD_REQUEST;
+    if (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0)
+        c->flags |= CF_HEAD;
+    else
+        c->flags &= (uint16_t)~CF_HEAD;
+    if (req->keep_alive)
+        c->flags |= CF_KEEPALIVE;
+    else
+        c->flags &= (uint16_t)~CF_KEEPALIVE;
+    current_req = req;
+    current_conn = c;
+
+    if (sio_is_path(req)) {
+        int r = sio_http(c, req, c->in + req->head_len, (size_t)req->content_length, c->in + total,
+                         c->in_len - total);
+        current_req = NULL;
+        return r < 0 || c->state == CONN_CLOSED ? -1 : (long)total;
+    }
+    const endpoint_t *ep = endpoint_find(req->path, req->path_len);
+    if (ep && is_upgrade(req)) {
+        ws_upgrade(c, req, ep, c->in + total, c->in_len - total);
+        current_req = NULL;
+        return -1;
+    }
+    if (ep) {
+        http_respond(c, 426, "text/plain", "WebSocket endpoint\n", 19,
+                     "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+    } else {
+        rest_dispatch(c, req, c->in + req->head_len, (size_t)req->content_length);
+    }
+    current_req = NULL;
+    if (c->state == CONN_CLOSED) return -1;
+    return (long)total;
+}
+
+static void parse_input(conn_t *c)
+{
+    const ragws_config_t *cfg = wk->cfg;
+    while (c->state == CONN_HTTP && c->in_len &&
+           !(c->flags & (CF_CLOSE_AFTER_FLUSH | CF_HTTP_PENDING))) {
+        http_request_t req;
+        int rc = http_parse_request(c->in, c->in_len, cfg->max_header_bytes, &req);
+        if (rc == HTTP_INCOMPLETE) return;
+        if (rc < 0) {
+            int status = rc == HTTP_ERR_TOO_LARGE || rc == HTTP_ERR_TOO_MANY ? 431
+                         : rc == HTTP_ERR_VERSION                            ? 505
+                         : rc == HTTP_ERR_NOT_IMPL                           ? 501
+                                                                             : 400;
+            c->flags &= (uint16_t)~CF_KEEPALIVE;
+            http_respond_error(c, status, "BAD_REQUEST",
+                               status == 431   ? "request head too large"
+                               : status == 505 ? "HTTP version not supported"
+                               : status == 501
+                                   ? "Transfer-Encoding is not supported; send Content-Length"
+                                   : "malformed HTTP request");
+            return;
+        }
+        if (req.content_length > cfg->max_body_bytes) {
+            c->flags &= (uint16_t)~CF_KEEPALIVE;
+            http_respond_error(c, 413, "PAYLOAD_TOO_LARGE",
+                               "request body over limits.max_body_bytes");
+            return;
+        }
+        size_t total = (size_t)rc + (size_t)req.content_length;
+        if (c->in_len < total) {
+            if (in_reserve(c, total - c->in_len, total) < 0) conn_close(c, "out of memory");
+            return; /* wait for the rest of the body */
+        }
+        long used = handle_request(c, &req, total);
+        if (used < 0) return;
+        memmove(c->in, c->in + used, c->in_len - (size_t)used);
+        c->in_len -= (uint32_t)used;
+        /* Keep-alive idle timeout starts again after each request. */
+        c->deadline_ms = loop_now_ms(wk->loop) + cfg->handshake_timeout_ms;
+    }
+    if (c->state == CONN_HTTP && c->in_len == 0 && !(c->flags & CF_HTTP_PENDING)) in_discard(c);
+}
+
+void http_on_readable(conn_t *c)
+{
+    const ragws_config_t *cfg = wk->cfg;
+    size_t max = cfg->max_header_bytes + cfg->max_body_bytes;
+    for (;;) {
+        if (c->state != CONN_HTTP) return;
+        if (c->in_len >= max) {
+            /* Limits are enforced by parse_input; reaching here means a
+             * request plus pipelined extra beyond the buffer: stop reading
+             * until it is processed. */
+            parse_input(c);
+            if (c->state != CONN_HTTP || c->in_len >= max) return;
+        }
+        if (in_reserve(c, 4096, max) < 0) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        ssize_t n = read(c->watch.fd, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n > 0) {
+            stats_add(&wk->stats->bytes_in, (uint64_t)n);
+            c->in_len += (uint32_t)n;
+            parse_input(c);
+            continue;
+        }
+        if (n == 0) {
+            /* Peer closed its side: answer what is pending, then close. */
+            c->flags |= CF_CLOSE_AFTER_FLUSH;
+            if (!c->out.len) conn_close(c, "peer closed");
+            return;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            conn_close(c, strerror(errno));
+        else if (c->in_len == 0)
+            in_discard(c);
+        return;
+    }
+}
