@@ -81,9 +81,9 @@ int shm_publish(shm_region_t *shm, const char *channel, size_t channel_len, cons
     int rc = ring_publish(shm_ring(shm), channel, channel_len, payload, payload_len, NULL);
     if (rc < 0) return rc;
     atomic_fetch_add_explicit(&shm->publishes, 1, memory_order_relaxed);
-    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
+    SHM_FOR_EACH_SLOT(shm, i, SHM_LIVE)
+    {
         shm_slot_t *s = &shm->slots[i];
-        if (atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_FREE) continue;
         /* Only the first publisher after the worker's last drain writes. */
         if (!atomic_exchange(&s->wake_pending, 1)) wake_fd(s->eventfd);
     }
@@ -107,10 +107,7 @@ void shm_stats_total(shm_region_t *shm, worker_stats_t *out)
 {
     memset(out, 0, sizeof *out);
     stats_accumulate(out, &shm->retired, 1);
-    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
-        if (atomic_load(&shm->slots[i].state) == SLOT_FREE) continue;
-        stats_accumulate(out, &shm->slots[i].stats, 0);
-    }
+    SHM_FOR_EACH_SLOT(shm, i, SHM_LIVE) stats_accumulate(out, &shm->slots[i].stats, 0);
 }
 
 void shm_slot_retire(shm_region_t *shm, int idx)
@@ -125,4 +122,13 @@ void shm_slot_retire(shm_region_t *shm, int idx)
     uint64_t v;
     ssize_t n = read(s->eventfd, &v, sizeof v);
     (void)n;
+}
+
+int shm_slot_next(const shm_region_t *shm, int after, unsigned mask)
+{
+    for (int i = after + 1; i < SHM_MAX_SLOTS; i++) {
+        uint32_t st = atomic_load(&shm->slots[i].state);
+        if (st < 32 && (mask & (1u << st))) return i;
+    }
+    return -1;
 }

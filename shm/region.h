@@ -48,6 +48,25 @@ typedef struct shm_region {
     shm_slot_t slots[SHM_MAX_SLOTS];
 } shm_region_t;
 
+/* Slot iteration (instead of a loop over SHM_MAX_SLOTS in every file):
+ *
+ *   for (int i = shm_slot_next(shm, -1, SHM_LIVE); i >= 0; i = shm_slot_next(shm, i, SHM_LIVE))
+ *
+ * or SHM_FOR_EACH_SLOT(shm, i, SHM_LIVE) { ... shm->slots[i] ... }. The
+ * filter is a mask of (1 << state); SHM_ANY includes free slots. States are
+ * read atomically once per step: a slot may change state right after. */
+#define SHM_STATE(st) (1u << (st))
+#define SHM_ANY       0xFu
+#define SHM_LIVE      (SHM_STATE(SLOT_STARTING) | SHM_STATE(SLOT_READY) | SHM_STATE(SLOT_DRAINING))
+#define SHM_SERVING   (SHM_STATE(SLOT_READY) | SHM_STATE(SLOT_DRAINING))
+
+/* The index of the first slot after `after` (-1 to start) whose state is
+ * in `mask`, or -1 when there is none. */
+int shm_slot_next(const shm_region_t *shm, int after, unsigned mask);
+
+#define SHM_FOR_EACH_SLOT(shm, i, mask)                                                            \
+    for (int i = shm_slot_next((shm), -1, (mask)); i >= 0; i = shm_slot_next((shm), i, (mask)))
+
 /* Create the region (memfd + MAP_SHARED) with a ring of ring_bytes and one
  * eventfd per slot. Returns NULL with errno set. */
 shm_region_t *shm_create(size_t ring_bytes);
