@@ -165,6 +165,78 @@ char *eio_open(const char *sid, int allow_upgrade, uint32_t ping_interval_ms,
     return s;
 }
 
+char *eio_error_body(int code, const char *message)
+{
+    return json_msg_dump_free(
+        json_pack("{s:i, s:o}", "code", code, "message", json_msg_text(message)));
+}
+
+json_t *sio_status_data(const char *sid)
+{
+    return json_pack("{s:s, s:o}", "status", "connected", "sid", json_msg_text(sid));
+}
+
+json_t *sio_project_data(json_t *project_id)
+{
+    return json_pack("{s:O}", "project_id", project_id ? project_id : json_null());
+}
+
+json_t *sio_timestamp_data(uint64_t ms) { return json_pack("{s:I}", "timestamp", (json_int_t)ms); }
+
+json_t *sio_resync_data(const char *channel, uint64_t missed)
+{
+    return json_pack("{s:o, s:I}", "channel", json_msg_text(channel), "missed", (json_int_t)missed);
+}
+
+json_t *sio_metadata_data(uint64_t connected_at_ms, json_t *project_id, json_t *chat_id)
+{
+    return json_pack("{s:I, s:O, s:O}", "connected_at", (json_int_t)connected_at_ms, "project_id",
+                     project_id ? project_id : json_null(), "chat_id",
+                     chat_id ? chat_id : json_null());
+}
+
+json_t *sio_chat_data(json_t *chat_id)
+{
+    return json_pack("{s:O}", "chat_id", chat_id ? chat_id : json_null());
+}
+
+json_t *sio_accepted_data(json_t *chat_id)
+{
+    return json_pack("{s:s, s:O}", "status", "accepted", "chat_id",
+                     chat_id ? chat_id : json_null());
+}
+
+json_t *sio_source(int64_t chunk_id, int64_t document_id, const char *filename, int page,
+                   const char *content, double score)
+{
+    char id[40];
+    snprintf(id, sizeof id, "chunk_%lld", (long long)chunk_id);
+    json_t *meta =
+        json_pack("{s:I, s:o, s:o}", "document_id", (json_int_t)document_id, "filename",
+                  json_msg_text(filename), "page", page ? json_integer(page) : json_null());
+    return json_pack("{s:s, s:o, s:o, s:f}", "id", id, "content", json_msg_text(content),
+                     "metadata", meta, "score", score);
+}
+
+json_t *sio_sources_data(json_t *chat_id, json_t *sources)
+{
+    return json_pack("{s:O, s:o}", "chat_id", chat_id ? chat_id : json_null(), "sources",
+                     sources ? sources : json_array());
+}
+
+json_t *sio_token_data(json_t *chat_id, const char *text, size_t len)
+{
+    return json_pack("{s:O, s:o}", "chat_id", chat_id ? chat_id : json_null(), "token",
+                     json_msg_textn(text, len));
+}
+
+json_t *sio_complete_data(json_t *chat_id, const char *model, int sources_count, int64_t message_id)
+{
+    return json_pack("{s:O, s:{s:o, s:i, s:I}}", "chat_id", chat_id ? chat_id : json_null(),
+                     "metadata", "model", json_msg_text(model), "sources_count", sources_count,
+                     "message_id", (json_int_t)message_id);
+}
+
 long eio_next_packet(const char *body, size_t len, size_t *pos)
 {
     if (*pos >= len) return -1;

@@ -54,8 +54,36 @@ char *sio_connect_error(const char *nsp, const char *message);
  * "chat_id"?} (chat_id borrowed). The message is made valid UTF-8; NULL
  * only when out of memory. */
 json_t *sio_error_data(const char *code, const char *message, json_t *chat_id);
+
+/* The data of the seed-002 events (caller owns the result; json_t
+ * arguments are borrowed unless said otherwise; texts from outside are made
+ * valid UTF-8). NULL only when out of memory. */
+json_t *sio_status_data(const char *sid);     /* connection_status {"status":"connected","sid"} */
+json_t *sio_project_data(json_t *project_id); /* project_joined/left {"project_id"} */
+json_t *sio_timestamp_data(uint64_t ms);      /* pong {"timestamp"} */
+json_t *sio_resync_data(const char *channel, uint64_t missed); /* resync {"channel","missed"} */
+/* metadata {"connected_at","project_id","chat_id"}: NULL ids are null */
+json_t *sio_metadata_data(uint64_t connected_at_ms, json_t *project_id, json_t *chat_id);
+json_t *sio_chat_data(json_t *chat_id);     /* message_received {"chat_id"} */
+json_t *sio_accepted_data(json_t *chat_id); /* send_message's ack {"status":"accepted","chat_id"} */
+/* One of message_sources' sources: {"id":"chunk_<n>","content","metadata":
+ * {"document_id","filename","page"(null when 0)},"score"}. */
+json_t *sio_source(int64_t chunk_id, int64_t document_id, const char *filename, int page,
+                   const char *content, double score);
+/* message_sources {"chat_id","sources"} (sources stolen) */
+json_t *sio_sources_data(json_t *chat_id, json_t *sources);
+/* message_token {"chat_id","token"} */
+json_t *sio_token_data(json_t *chat_id, const char *text, size_t len);
+/* message_complete {"chat_id","metadata":{"model","sources_count","message_id"}} */
+json_t *sio_complete_data(json_t *chat_id, const char *model, int sources_count,
+                          int64_t message_id);
+
+/* Engine.IO: the open packet 0{"sid","upgrades","pingInterval",
+ * "pingTimeout","maxPayload"} and the body of a refused request
+ * {"code":<n>,"message":..}. Caller frees; NULL when out of memory. */
 char *eio_open(const char *sid, int allow_upgrade, uint32_t ping_interval_ms,
                uint32_t ping_timeout_ms, uint32_t max_payload);
+char *eio_error_body(int code, const char *message);
 
 /* Iterate the packets of a long-polling body: returns the length of the
  * next packet starting at *pos (advancing *pos past its separator), or -1

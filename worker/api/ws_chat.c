@@ -212,8 +212,9 @@ static void react(chat_session_t *s, const chat_msg_t *m)
     }
 }
 
-static void chat_on_open(conn_t *c)
+static void chat_on_open(conn_t *c, void *open_arg)
 {
+    (void)open_arg;
     chat_session_t *s = calloc(1, sizeof *s);
     if (!s) {
         ws_close(c, 1011, "out of memory");

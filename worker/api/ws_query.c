@@ -182,8 +182,9 @@ static void control(qsession_t *s, const query_msg_t *m)
     }
 }
 
-static void query_on_open(conn_t *c)
+static void query_on_open(conn_t *c, void *open_arg)
 {
+    (void)open_arg;
     qsession_t *s = calloc(1, sizeof *s);
     if (!s) {
         ws_close(c, 1011, "out of memory");

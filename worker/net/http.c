@@ -233,7 +233,7 @@ static long handle_request(conn_t *c, const http_request_t *req, size_t total)
     }
     const endpoint_t *ep = endpoint_find(req->path, req->path_len);
     if (ep && is_upgrade(req)) {
-        ws_upgrade(c, req, ep, c->in + total, c->in_len - total);
+        ws_upgrade(c, req, ep, c->in + total, c->in_len - total, NULL);
         current_req = NULL;
         return -1;
     }

@@ -13,7 +13,8 @@ typedef struct endpoint {
     int own_auth;                   /* authenticates inside its protocol (Socket.IO CONNECT) */
     int binary_refused_in_protocol; /* answers binary in its own protocol, no 1003 */
     const char *channel;            /* subscribed on open, NULL for none */
-    void (*on_open)(conn_t *c);
+    /* open_arg: what the caller of ws_upgrade passed (NULL from the router). */
+    void (*on_open)(conn_t *c, void *open_arg);
     /* A complete, UTF-8 valid, rate-limited text message. */
     void (*on_text)(conn_t *c, const char *msg, size_t len);
     void (*on_close)(conn_t *c);

@@ -448,7 +448,7 @@ static uint64_t total_ws_connections(void)
 }
 
 void ws_upgrade(conn_t *c, const http_request_t *req, const endpoint_t *ep, const char *rest,
-                size_t rest_len)
+                size_t rest_len, void *open_arg)
 {
     const http_header_t *conn_h = http_find_header(req, "Connection");
     const http_header_t *key = http_find_header(req, "Sec-WebSocket-Key");
@@ -557,6 +557,6 @@ void ws_upgrade(conn_t *c, const http_request_t *req, const endpoint_t *ep, cons
         conn_close(c, "out of memory");
         return;
     }
-    if (ep->on_open) ep->on_open(c);
+    if (ep->on_open) ep->on_open(c, open_arg);
     if (c->state == CONN_WS && early_len) ws_feed(c, early, early_len);
 }

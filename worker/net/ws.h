@@ -13,9 +13,10 @@
 
 /* Answer an upgrade request on ep's path: 101 and switch the connection to
  * WebSocket, or an HTTP error (400, 403, 426, 503 ...). `rest` holds bytes
- * that followed the request head (early frames). */
+ * that followed the request head (early frames). open_arg is passed to
+ * ep->on_open (borrowed, only during this call). */
 void ws_upgrade(conn_t *c, const http_request_t *req, const endpoint_t *ep, const char *rest,
-                size_t rest_len);
+                size_t rest_len, void *open_arg);
 
 /* The socket of an upgraded connection is readable. */
 void ws_on_readable(conn_t *c);
