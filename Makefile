@@ -32,8 +32,9 @@ ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-s
 # tests/unit/ mirrors the source tree: tests/unit/base/test_utf8.c tests base/utf8.c.
 UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
+UNIT_HDRS := $(shell find tests/unit -name '*.h')
 
-.PHONY: all deps test unit run bench fuzz clean asan check-config
+.PHONY: all deps test unit run bench fuzz clean asan check-config check-layers
 
 all: ragws
 
@@ -67,7 +68,7 @@ build/asan/%.o: %.c
 build/gen/migrations.c: scripts/embed-sql.sh $(wildcard sql/*.sql)
 	sh scripts/embed-sql.sh $@ $(wildcard sql/*.sql)
 
-build/asan/tests/%: tests/unit/%.c build/asan/libragws.a tests/unit/unit.h
+build/asan/tests/%: tests/unit/%.c build/asan/libragws.a $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(INC) -DRAGWS_RING_TESTING -o $@ $< build/asan/libragws.a $(LIBS) -lpthread
 
@@ -100,6 +101,11 @@ bench: deps ragws
 
 check-config: ragws
 	./ragws check-config -c ragws.conf
+
+# The layer rules (README, "Architecture"): include directions, SQL and
+# wire JSON placement, function and file sizes.
+check-layers:
+	@/usr/bin/python3 scripts/check-layers.py
 
 clean:
 	rm -rf build ragws
