@@ -32,8 +32,9 @@ ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-s
 # tests/unit/ mirrors the source tree: tests/unit/base/test_utf8.c tests base/utf8.c.
 UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
+UNIT_HDRS := $(shell find tests/unit -name '*.h')
 
-.PHONY: all deps test unit run bench fuzz clean asan check-config
+.PHONY: all deps test unit run bench fuzz clean asan check-config check-layers
 
 all: ragws
 
@@ -67,7 +68,7 @@ build/asan/%.o: %.c
 build/gen/migrations.c: scripts/embed-sql.sh $(wildcard sql/*.sql)
 	sh scripts/embed-sql.sh $@ $(wildcard sql/*.sql)
 
-build/asan/tests/%: tests/unit/%.c build/asan/libragws.a tests/unit/unit.h
+build/asan/tests/%: tests/unit/%.c build/asan/libragws.a $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(INC) -DRAGWS_RING_TESTING -o $@ $< build/asan/libragws.a $(LIBS) -lpthread
 
@@ -79,6 +80,7 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard $(addsuffix /*.h,$(SRC_DIRS))
 	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined $(INC) -o $@ $< $(FUZZ_LIB_SRC_$*) $(LIBS)
 
 FUZZ_LIB_SRC_fuzz_http_parser := protocol/http_parser.c
+FUZZ_LIB_SRC_fuzz_llm_stream := base/buf.c
 FUZZ_LIB_SRC_fuzz_protocol_msgs := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c base/utf8.c
 FUZZ_LIB_SRC_fuzz_protocol_errors := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c protocol/apiv1.c protocol/monitor.c base/utf8.c
 
@@ -99,6 +101,11 @@ bench: deps ragws
 
 check-config: ragws
 	./ragws check-config -c ragws.conf
+
+# The layer rules (README, "Architecture"): include directions, SQL and
+# wire JSON placement, function and file sizes.
+check-layers:
+	@/usr/bin/python3 scripts/check-layers.py
 
 clean:
 	rm -rf build ragws

@@ -1,6 +1,6 @@
 /* Configuration: ragws.conf (INI, parsed with libinih) plus -o overrides.
  *
- * Every key lives in one table in config.c with its type, default and a one
+ * Every key lives in one table in config_keys.c with its type, default and a one
  * line description; ragws.conf documents the same keys. Durations are
  * stored in milliseconds (written "30", "30s", "500ms", "2m"), sizes in
  * bytes (written "1048576", "64KiB", "1MiB", "1G"). */
@@ -164,6 +164,14 @@ int config_proxy_trusted(const ragws_config_t *cfg, const unsigned char addr[16]
 
 /* Name of one CONFIG_ALG_* bit ("HS256" ...), NULL for another value. */
 const char *config_alg_name(uint32_t bit);
+
+/* The PostgreSQL conninfo to use: postgres.conninfo as is (with
+ * connect_timeout from postgres.connect_timeout unless it names one), or
+ * for "auto" the private cluster that scripts/pg-local.sh runs under
+ * postgres.auto_dir ("host=<absolute auto_dir>/run port=5432 dbname=ragws
+ * user=postgres connect_timeout=N"). Returns 0, or -1 when out does not
+ * fit. */
+int db_resolve_conninfo(const ragws_config_t *cfg, char *out, size_t len);
 
 /* Write every key with its current value, INI style (ragws check-config -v). */
 void config_dump(const ragws_config_t *cfg, FILE *out);

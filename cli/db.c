@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/db_admin.h"
+#include "cli/ingest.h"
 #include "base/log.h"
 
 #define CONNINFO_MAX 4096

@@ -1,9 +1,12 @@
 /* Blocking PostgreSQL administration (SPEC S5): schema migrations, the
- * schema check at start-up, and file ingestion for `ragws ingest`.
+ * schema check at start-up, and the connection and query helpers that
+ * `ragws ingest` (cli/ingest.h) uses too. The conninfo comes from
+ * db_resolve_conninfo (base/config.h).
  *
- * Everything here uses blocking libpq calls. It runs in the CLI and in the
- * master before it forks the workers, never inside a worker's event loop
- * (worker/db.c is the non-blocking client). */
+ * Everything here uses blocking libpq calls. It runs in the CLI before the
+ * master forks the workers, never inside a worker's event loop (io/pg.h is
+ * the non-blocking client). Results handed back are the caller's to
+ * PQclear; err is always one line. */
 #ifndef RAGWS_MASTER_DB_ADMIN_H
 #define RAGWS_MASTER_DB_ADMIN_H
 
@@ -12,8 +15,6 @@
 #include <stdio.h>
 
 #include "base/config.h"
-#include "base/chunk.h"
-#include "base/utf8.h" /* utf8_valid checks a file before it is chunked */
 
 /* The migrations in sql/, embedded at build time by scripts/embed-sql.sh
  * (build/gen/migrations.c), ascending by version. */
@@ -24,12 +25,6 @@ struct migration {
 };
 extern const struct migration ragws_migrations[];
 extern const int ragws_n_migrations;
-
-/* The conninfo to use: postgres.conninfo as is, or for "auto" the private
- * cluster that scripts/pg-local.sh runs under postgres.auto_dir
- * ("host=<absolute auto_dir>/run port=5432 dbname=ragws user=postgres
- * connect_timeout=N"). Returns 0, or -1 when out does not fit. */
-int db_resolve_conninfo(const ragws_config_t *cfg, char *out, size_t len);
 
 /* Applies every embedded migration the database does not have yet, each in
  * its own transaction together with its schema_migrations row, under an
@@ -51,18 +46,19 @@ int db_schema_check(const char *conninfo, char *err, size_t errlen);
  * client encoding is UTF8. */
 PGconn *db_admin_connect(const char *conninfo, char *err, size_t errlen);
 
-/* Reads a text or Markdown file and stores it in COLLECTION (created when
- * missing) as one document with its chunks, in one transaction; chunk size
- * and overlap come from rag.chunk_chars and rag.chunk_overlap. Binary
- * content (a NUL byte or invalid UTF-8) is refused. Idempotent: when the
- * collection already holds a document with the same text (SHA-256 in
- * documents.metadata.sha256) chunked the same way, nothing is stored
- * ("unchanged FILE in COLLECTION: already document N, skipped"); otherwise
- * earlier versions of the same file (same absolute path) are deleted with
- * their chunks and the new one is stored ("ingested FILE into COLLECTION:
- * document N, K chunks[ (replaces document M)]"), to out (may be NULL).
- * Returns 0, or -1 with err set ("FILE: why"; nothing changed). */
-int db_ingest_file(PGconn *conn, const char *collection, const char *path,
-                   const ragws_config_t *cfg, FILE *out, char *err, size_t errlen);
+/* Query helpers. db_admin_fail writes the message into err and returns
+ * -1; db_admin_fail_pg writes "what: <libpq message on one line>". */
+int db_admin_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int db_admin_fail_pg(char *err, size_t errlen, const char *what, const char *pgmsg);
+/* A statement that returns no rows (n parameters in text form, or none:
+ * then it may hold several statements); -1 with err "what: message". */
+int db_admin_exec(PGconn *c, const char *sql, int n, const char *const *vals, const char *what,
+                  char *err, size_t errlen);
+/* A query's rows (the caller PQclears them), or NULL with err set. */
+PGresult *db_admin_rows(PGconn *c, const char *sql, int n, const char *const *vals,
+                        const char *what, char *err, size_t errlen);
+/* After a failure inside BEGIN: leave the connection usable again. */
+void db_admin_rollback(PGconn *c);
 
 #endif

@@ -1,20 +1,24 @@
-/* ragws: command line. `ragws -c FILE [-o section.key=value ...]` serves;
- * subcommands: check-config, publish, version (also -v, -V, --version;
+/* ragws: command line, and the composition root of the program: it hands
+ * the master the worker's entry point (worker_main). `ragws -c FILE
+ * [-o section.key=value ...]` serves; subcommands (the table below):
+ * check-config, publish, migrate, ingest, version (also -v, -V, --version;
  * -v is "verbose" for check-config only). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/config.h"
+#include "base/log.h"
+#include "base/version.h"
 #include "cli/db.h"
 #include "cli/publish.h"
-#include "base/config.h"
-#include "worker/svc/auth.h"
 #include "master/master.h"
-#include "base/version.h"
-#include "base/log.h"
+#include "worker/preflight.h"
+#include "worker/worker.h"
 
 #define MAX_OVERRIDES 256
+#define MAX_ARGS      16
 
 static void usage(FILE *out)
 {
@@ -32,102 +36,153 @@ static void usage(FILE *out)
             "Without -c, ./ragws.conf is used if present, else built-in defaults.\n");
 }
 
-int main(int argc, char **argv)
-{
-    const char *path = NULL;
+/* The command line, as parse_args reads it. */
+typedef struct cli_args {
+    const char *path; /* -c FILE, or NULL */
     char *overrides[MAX_OVERRIDES];
-    int n_over = 0, verbose = 0;
-    char *args[16];
-    int n_args = 0;
+    int n_over;
+    int verbose;
+    char *args[MAX_ARGS]; /* positional: the subcommand and its words */
+    int n_args;
+    int argc; /* the whole command line (ingest reads its files from it) */
+    char **argv;
+} cli_args_t;
 
+/* Fills a; returns -1 to go on, or the exit code of the process. */
+static int parse_args(int argc, char **argv, cli_args_t *a)
+{
+    a->argc = argc;
+    a->argv = argv;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if ((strcmp(a, "-c") == 0 || strcmp(a, "-o") == 0) && i + 1 >= argc) {
-            fprintf(stderr, "ragws: %s needs a value\n", a);
+        const char *s = argv[i];
+        if ((strcmp(s, "-c") == 0 || strcmp(s, "-o") == 0) && i + 1 >= argc) {
+            fprintf(stderr, "ragws: %s needs a value\n", s);
             return 2;
         }
-        if (strcmp(a, "-c") == 0) {
-            path = argv[++i];
-        } else if (strcmp(a, "-o") == 0) {
-            if (n_over == MAX_OVERRIDES) {
+        if (strcmp(s, "-c") == 0) {
+            a->path = argv[++i];
+        } else if (strcmp(s, "-o") == 0) {
+            if (a->n_over == MAX_OVERRIDES) {
                 fprintf(stderr, "ragws: too many -o options\n");
                 return 2;
             }
-            overrides[n_over++] = argv[++i];
-        } else if (strcmp(a, "-v") == 0) {
-            verbose = 1; /* check-config -v; otherwise it asks for the version */
-        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            a->overrides[a->n_over++] = argv[++i];
+        } else if (strcmp(s, "-v") == 0) {
+            a->verbose = 1; /* check-config -v; otherwise it asks for the version */
+        } else if (strcmp(s, "-V") == 0 || strcmp(s, "--version") == 0) {
             printf("ragws %s\n", RAGWS_VERSION);
             return 0;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
             usage(stdout);
             return 0;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "ragws: unknown option %s\n", a);
+        } else if (s[0] == '-' && s[1]) {
+            fprintf(stderr, "ragws: unknown option %s\n", s);
             usage(stderr);
             return 2;
-        } else if (n_args < 16) {
-            args[n_args++] = argv[i];
+        } else if (a->n_args < MAX_ARGS) {
+            a->args[a->n_args++] = argv[i];
         }
     }
-    const char *cmd = n_args ? args[0] : "serve";
-    if (strcmp(cmd, "version") == 0 || (verbose && strcmp(cmd, "check-config") != 0)) {
+    return -1;
+}
+
+static int cmd_check_config(ragws_config_t *cfg, const cli_args_t *a)
+{
+    printf("%s: OK (listen %s:%u, %d workers)\n", a->path ? a->path : "(defaults)",
+           cfg->listen_host, cfg->listen_port, config_worker_count(cfg));
+    if (a->verbose) config_dump(cfg, stdout);
+    return 0;
+}
+
+static int cmd_publish(ragws_config_t *cfg, const cli_args_t *a)
+{
+    if (a->n_args >= 2 &&
+        (strcmp(a->args[1], "project") == 0 || strcmp(a->args[1], "document-status") == 0 ||
+         strcmp(a->args[1], "project-update") == 0))
+        return cli_publish_project(cfg, a->n_args - 1, a->args + 1);
+    if (a->n_args != 3) {
+        fprintf(stderr, "usage: ragws publish CHANNEL JSON [-c FILE]\n");
+        return 2;
+    }
+    return cli_publish(cfg, a->args[1], a->args[2]);
+}
+
+static int cmd_db(ragws_config_t *cfg, const cli_args_t *a)
+{
+    return cli_db_command(a->args[0], cfg, a->argc, a->argv);
+}
+
+/* Frees cfg on every path (master_run owns it from its start). */
+static int cmd_serve(ragws_config_t *cfg, const cli_args_t *a)
+{
+    if (a->n_args > 1) {
+        usage(stderr);
+        free(cfg);
+        return 2;
+    }
+    if (cli_db_check_schema(cfg, a->overrides, a->n_over) != 0) { /* older schema: refuse */
+        free(cfg);
+        return 1;
+    }
+    return master_run(cfg, a->overrides, a->n_over, worker_main);
+}
+
+/* The subcommands, after the config is loaded. preflight: run the checks
+ * the workers run at start (keys, auth.algorithms, auth.endpoints) and
+ * refuse here what they would refuse. owns_cfg: run frees the config. */
+static const struct subcommand {
+    const char *name;
+    int preflight;
+    int owns_cfg;
+    int (*run)(ragws_config_t *cfg, const cli_args_t *a);
+} COMMANDS[] = {
+    {"check-config", 1, 0, cmd_check_config},
+    {"publish", 0, 0, cmd_publish},
+    {"migrate", 0, 0, cmd_db},
+    {"ingest", 0, 0, cmd_db},
+    {"serve", 1, 1, cmd_serve},
+};
+
+static const struct subcommand *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (strcmp(COMMANDS[i].name, name) == 0) return &COMMANDS[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    cli_args_t a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    const char *cmd = a.n_args ? a.args[0] : "serve";
+    if (strcmp(cmd, "version") == 0 || (a.verbose && strcmp(cmd, "check-config") != 0)) {
         printf("ragws %s\n", RAGWS_VERSION);
         return 0;
     }
-    if (!path && access("ragws.conf", R_OK) == 0) path = "ragws.conf";
+    if (!a.path && access("ragws.conf", R_OK) == 0) a.path = "ragws.conf";
 
     ragws_config_t *cfg = calloc(1, sizeof *cfg);
     char err[1024];
     if (!cfg) return 1;
-    if (config_load(cfg, path, overrides, n_over, err, sizeof err) < 0) {
+    if (config_load(cfg, a.path, a.overrides, a.n_over, err, sizeof err) < 0) {
         fprintf(stderr, "ragws: %s\n", err);
         free(cfg);
         return 1;
     }
-    int rc;
-    /* The workers run the same checks (keys, auth.algorithms,
-     * auth.endpoints): refuse here what they would refuse at start. */
-    if ((strcmp(cmd, "check-config") == 0 || strcmp(cmd, "serve") == 0) &&
-        auth_init(cfg, err, sizeof err) < 0) {
+    const struct subcommand *sc = find_command(cmd);
+    if (sc && sc->preflight && worker_preflight(cfg, err, sizeof err) < 0) {
         fprintf(stderr, "ragws: %s\n", err);
         free(cfg);
         return 1;
     }
-    auth_shutdown();
-    if (strcmp(cmd, "check-config") == 0) {
-        printf("%s: OK (listen %s:%u, %d workers)\n", path ? path : "(defaults)", cfg->listen_host,
-               cfg->listen_port, config_worker_count(cfg));
-        if (verbose) config_dump(cfg, stdout);
-        rc = 0;
-    } else if (strcmp(cmd, "publish") == 0 && n_args >= 2 &&
-               (strcmp(args[1], "project") == 0 || strcmp(args[1], "document-status") == 0 ||
-                strcmp(args[1], "project-update") == 0)) {
-        rc = cli_publish_project(cfg, n_args - 1, args + 1);
-    } else if (strcmp(cmd, "publish") == 0) {
-        if (n_args != 3) {
-            fprintf(stderr, "usage: ragws publish CHANNEL JSON [-c FILE]\n");
-            rc = 2;
-        } else {
-            rc = cli_publish(cfg, args[1], args[2]);
-        }
-    } else if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "ingest") == 0) {
-        rc = cli_db_command(cmd, cfg, argc, argv);
-    } else if (strcmp(cmd, "serve") == 0) {
-        if (n_args > 1) {
-            usage(stderr);
-            free(cfg);
-            return 2;
-        }
-        if (cli_db_check_schema(cfg, overrides, n_over) != 0) { /* older schema: refuse */
-            free(cfg);
-            return 1;
-        }
-        return master_run(cfg, overrides, n_over); /* owns cfg */
-    } else {
+    if (!sc) {
         fprintf(stderr, "ragws: unknown command \"%s\"\n", cmd);
         usage(stderr);
         rc = 2;
+    } else {
+        rc = sc->run(cfg, &a);
+        if (sc->owns_cfg) return rc;
     }
     free(cfg);
     return rc;

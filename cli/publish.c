@@ -92,7 +92,7 @@ static int post_admin(const ragws_config_t *cfg, const char *path, const char *t
 
 static int id_ok(const char *s) { return name_valid(s, strlen(s), 48, "_-"); }
 
-int cli_publish_project(const ragws_config_t *cfg, int argc, char **argv)
+int cli_publish_project(const ragws_config_t *cfg, int argc, char *const *argv)
 {
     /* argv[0] is the subcommand: project | document-status | project-update */
     const char *what = argv[0];

@@ -10,6 +10,6 @@ int cli_publish(const ragws_config_t *cfg, const char *channel, const char *json
 /* The seed 002 utilities: `ragws publish project|document-status|
  * project-update ...` post to the admin project endpoints. argv[0] is the
  * subcommand. */
-int cli_publish_project(const ragws_config_t *cfg, int argc, char **argv);
+int cli_publish_project(const ragws_config_t *cfg, int argc, char *const *argv);
 
 #endif

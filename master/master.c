@@ -15,7 +15,6 @@
 #include "shm/region.h"
 #include "base/log.h"
 #include "base/loop.h"
-#include "worker/worker.h"
 
 #define RESPAWN_MIN_MS 100
 #define RESPAWN_MAX_MS 5000
@@ -48,7 +47,8 @@ typedef struct master {
     /* The listening sockets every generation inherits (master/listener.h);
      * prev holds the old ones while a reload moves to a new address. */
     lset_t cur, prev;
-    int slot_pos[SHM_MAX_SLOTS]; /* worker position (listening socket) of each slot */
+    int slot_pos[SHM_MAX_SLOTS];   /* worker position (listening socket) of each slot */
+    master_worker_fn worker_entry; /* run in every forked worker (cli/main.c gives it) */
 } master_t;
 
 static master_t M;
@@ -75,10 +75,11 @@ static int free_position(void)
 {
     for (int p = 0; p < SHM_MAX_SLOTS; p++) {
         int used = 0;
-        for (int i = 0; i < SHM_MAX_SLOTS && !used; i++) {
-            shm_slot_t *s = &M.shm->slots[i];
-            used = atomic_load(&s->state) != SLOT_FREE &&
-                   atomic_load(&s->generation) == M.generation && M.slot_pos[i] == p;
+        SHM_FOR_EACH_SLOT (M.shm, i, SHM_LIVE) {
+            if (atomic_load(&M.shm->slots[i].generation) == M.generation && M.slot_pos[i] == p) {
+                used = 1;
+                break;
+            }
         }
         if (!used) return p;
     }
@@ -87,23 +88,19 @@ static int free_position(void)
 
 static uint64_t now_ms(void) { return loop_clock_ns() / 1000000; }
 
+/* Slots of generation gen that are live (state < 0) or in that state. */
 static int count_slots(uint32_t gen, int state)
 {
     int n = 0;
-    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
-        shm_slot_t *s = &M.shm->slots[i];
-        uint32_t st = atomic_load(&s->state);
-        if (st == SLOT_FREE || atomic_load(&s->generation) != gen) continue;
-        if (state < 0 || (int)st == state) n++;
-    }
+    SHM_FOR_EACH_SLOT (M.shm, i, state < 0 ? SHM_LIVE : SHM_STATE(state))
+        if (atomic_load(&M.shm->slots[i].generation) == gen) n++;
     return n;
 }
 
 static int live_slots(void)
 {
     int n = 0;
-    for (int i = 0; i < SHM_MAX_SLOTS; i++)
-        if (atomic_load(&M.shm->slots[i].state) != SLOT_FREE) n++;
+    SHM_FOR_EACH_SLOT (M.shm, i, SHM_LIVE) n++;
     return n;
 }
 
@@ -115,12 +112,7 @@ static int spawn_worker(uint32_t gen)
         log_error("no listening socket for a new worker: %s", pos < 0 ? "no position" : err);
         return -1;
     }
-    int idx = -1;
-    for (int i = 0; i < SHM_MAX_SLOTS; i++)
-        if (atomic_load(&M.shm->slots[i].state) == SLOT_FREE) {
-            idx = i;
-            break;
-        }
+    int idx = shm_slot_next(M.shm, -1, SHM_STATE(SLOT_FREE));
     if (idx < 0) {
         log_error("no free worker slot (%d in use)", SHM_MAX_SLOTS);
         return -1;
@@ -147,7 +139,7 @@ static int spawn_worker(uint32_t gen)
             if (p != pos) close(M.cur.fd[p]);
         lset_trim(&M.prev, 0);
         atomic_store(&s->pid, (int32_t)getpid());
-        worker_main(M.cfg, M.shm, idx, gen, M.cur.fd[pos]);
+        M.worker_entry(M.cfg, M.shm, idx, gen, M.cur.fd[pos]);
         _exit(0);
     }
     atomic_store(&s->pid, (int32_t)pid);
@@ -173,9 +165,8 @@ static void respawn_due(loop_t *loop, loop_timer_t *t)
 
 static void signal_generation(uint32_t gen, int sig)
 {
-    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
+    SHM_FOR_EACH_SLOT (M.shm, i, SHM_LIVE) {
         shm_slot_t *s = &M.shm->slots[i];
-        if (atomic_load(&s->state) == SLOT_FREE) continue;
         if (gen && atomic_load(&s->generation) != gen) continue;
         pid_t pid = atomic_load(&s->pid);
         if (pid > 0) kill(pid, sig);
@@ -193,9 +184,8 @@ static void check_ready(void)
          * generation keeps its copies until it has drained. */
         lset_trim(&M.prev, 0);
         lset_trim(&M.cur, M.want_workers);
-        for (int i = 0; i < SHM_MAX_SLOTS; i++) {
+        SHM_FOR_EACH_SLOT (M.shm, i, SHM_LIVE) {
             shm_slot_t *s = &M.shm->slots[i];
-            if (atomic_load(&s->state) == SLOT_FREE) continue;
             if (atomic_load(&s->generation) == M.generation) continue;
             kill(atomic_load(&s->pid), SIGTERM);
         }
@@ -234,7 +224,7 @@ static void reap_children(void)
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0) break;
         int idx = -1;
-        for (int i = 0; i < SHM_MAX_SLOTS; i++)
+        SHM_FOR_EACH_SLOT (M.shm, i, SHM_ANY)
             if (atomic_load(&M.shm->slots[i].pid) == pid) idx = i;
         if (idx < 0) continue;
         shm_slot_t *s = &M.shm->slots[idx];
@@ -383,12 +373,13 @@ static void watchdog_due(loop_t *loop, loop_timer_t *t)
     loop_timer_start(loop, t, M.watchdog_ms, watchdog_due, NULL);
 }
 
-int master_run(ragws_config_t *cfg, char *const *overrides, int n_overrides)
+int master_run(ragws_config_t *cfg, char *const *overrides, int n_overrides, master_worker_fn entry)
 {
     log_setup(cfg->log_format == LOG_FORMAT_JSON, cfg->log_level, "master");
     M.cfg = cfg;
     M.overrides = overrides;
     M.n_overrides = n_overrides;
+    M.worker_entry = entry;
     M.shm = shm_create(cfg->ring_size);
     if (!M.shm) {
         log_error("shared memory: %s", strerror(errno));

@@ -95,57 +95,48 @@ void monitor_alert(shm_region_t *shm, const char *severity, const char *service,
     publish(shm, monitor_error_alert(ts, severity, service, message, NULL));
 }
 
-#define DELTA(field) ((double)(stats_get(&now.field) - stats_get(&prev.stats.field)))
+/* A counter's growth since the previous sample. */
+#define DELTA(now, field) ((double)(stats_get(&(now)->field) - stats_get(&prev.stats.field)))
 
-void monitor_tick(shm_region_t *shm, const ragws_config_t *cfg)
+/* system_metrics from the summed statistics, /proc and the slots; secs is
+ * the time since the previous sample (0 for the first one). */
+static void sample_metrics(shm_region_t *shm, const worker_stats_t *now, double secs, int cpu_ok,
+                           uint64_t busy, uint64_t total, monitor_metrics_t *m)
 {
-    char ts[40];
-    monitor_timestamp(ts, sizeof ts);
-    uint64_t at = loop_clock_ns();
-    worker_stats_t now;
-    shm_stats_total(shm, &now);
-    uint64_t busy = 0, total = 0;
-    int cpu_ok = read_cpu(&busy, &total) == 0;
-
-    monitor_metrics_t m;
-    memset(&m, 0, sizeof m);
-    double secs = prev.have ? (double)(at - prev.at_ns) / 1e9 : 0;
+    memset(m, 0, sizeof *m);
     if (prev.have && cpu_ok && total > prev.cpu_total)
-        m.cpu_usage = 100.0 * (double)(busy - prev.cpu_busy) / (double)(total - prev.cpu_total);
-    m.memory_usage = memory_percent();
-    m.active_connections = stats_get(&now.ws_connections);
-    m.http_connections = stats_get(&now.http_connections);
-    m.ring_lag = stats_get(&now.ring_lag);
-    m.ring_overruns = stats_get(&now.ring_overruns);
-    m.slow_consumers = stats_get(&now.slow_consumers);
-    m.keepalive_timeouts = stats_get(&now.keepalive_timeouts);
-    m.errors = stats_get(&now.errors);
-    m.rss_bytes = rss_of(getpid());
-    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
+        m->cpu_usage = 100.0 * (double)(busy - prev.cpu_busy) / (double)(total - prev.cpu_total);
+    m->memory_usage = memory_percent();
+    m->active_connections = stats_get(&now->ws_connections);
+    m->http_connections = stats_get(&now->http_connections);
+    m->ring_lag = stats_get(&now->ring_lag);
+    m->ring_overruns = stats_get(&now->ring_overruns);
+    m->slow_consumers = stats_get(&now->slow_consumers);
+    m->keepalive_timeouts = stats_get(&now->keepalive_timeouts);
+    m->errors = stats_get(&now->errors);
+    m->rss_bytes = rss_of(getpid());
+    SHM_FOR_EACH_SLOT (shm, i, SHM_LIVE) {
         shm_slot_t *s = &shm->slots[i];
-        uint32_t st = atomic_load(&s->state);
-        if (st == SLOT_FREE) continue;
-        if (st == SLOT_READY) m.workers++;
-        m.rss_bytes += rss_of(atomic_load(&s->pid));
+        if (atomic_load(&s->state) == SLOT_READY) m->workers++;
+        m->rss_bytes += rss_of(atomic_load(&s->pid));
     }
-    double errors_delta = 0;
     if (secs > 0) {
-        m.messages_in_per_second = DELTA(messages_in) / secs;
-        m.messages_out_per_second = DELTA(messages_out) / secs;
-        m.queries_per_minute = DELTA(queries) * 60.0 / secs;
-        double q = DELTA(queries);
-        m.average_response_time = q > 0 ? DELTA(query_time_us) / q / 1e6 : 0;
-        m.broadcast_latency_p99_ms = p99_ms(&now, &prev.stats);
-        errors_delta = DELTA(errors);
+        m->messages_in_per_second = DELTA(now, messages_in) / secs;
+        m->messages_out_per_second = DELTA(now, messages_out) / secs;
+        m->queries_per_minute = DELTA(now, queries) * 60.0 / secs;
+        double q = DELTA(now, queries);
+        m->average_response_time = q > 0 ? DELTA(now, query_time_us) / q / 1e6 : 0;
+        m->broadcast_latency_p99_ms = p99_ms(now, &prev.stats);
     }
-    publish(shm, monitor_system_metrics(ts, &m));
+}
 
-    /* service_status: one per worker, judged by its loop heartbeat. */
-    uint64_t now_ms = at / 1000000;
-    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
+/* service_status: one per worker, judged by its loop heartbeat. */
+static void publish_worker_status(shm_region_t *shm, const char *ts, uint64_t now_ms)
+{
+    SHM_FOR_EACH_SLOT (shm, i, SHM_LIVE) {
         shm_slot_t *s = &shm->slots[i];
         uint32_t st = atomic_load(&s->state);
-        if (st == SLOT_FREE || atomic_load(&s->pid) <= 0) continue;
+        if (atomic_load(&s->pid) <= 0) continue;
         uint64_t hb = atomic_load(&s->heartbeat_ms);
         if (!hb) hb = atomic_load(&s->started_ms); /* not one loop turn yet */
         uint64_t age = hb && now_ms > hb ? now_ms - hb : 0;
@@ -162,43 +153,50 @@ void monitor_tick(shm_region_t *shm, const ragws_config_t *cfg)
                                   "connections", (json_int_t)stats_get(&s->stats.ws_connections));
         publish(shm, monitor_service_status(ts, name, status, (double)age, ts, extra));
     }
+}
 
-    /* PostgreSQL as the workers see it, and the LLM backend by its recent
-     * failures. */
+/* PostgreSQL as the workers see it, and the LLM backend by its recent
+ * failures. */
+static void publish_backend_status(shm_region_t *shm, const ragws_config_t *cfg, const char *ts,
+                                   const worker_stats_t *now, double secs)
+{
     int ready = 0, db_up = 0;
-    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
-        shm_slot_t *s = &shm->slots[i];
-        if (atomic_load(&s->state) != SLOT_READY) continue;
+    SHM_FOR_EACH_SLOT (shm, i, SHM_STATE(SLOT_READY)) {
         ready++;
-        if (atomic_load(&s->db_ok)) db_up++;
+        if (atomic_load(&shm->slots[i].db_ok)) db_up++;
     }
     const char *pg = !ready ? "down" : db_up == ready ? "healthy" : db_up ? "degraded" : "down";
     publish(shm, monitor_service_status(
                      ts, "postgresql", pg, 0, ts,
                      json_pack("{s:i, s:i}", "workers_connected", db_up, "workers", ready)));
     static const char *const backends[] = {"builtin", "openai", "ollama"};
-    double llm_err = secs > 0 ? DELTA(llm_errors) : 0, llm_ok = secs > 0 ? DELTA(llm_streams) : 0;
+    double llm_err = secs > 0 ? DELTA(now, llm_errors) : 0;
+    double llm_ok = secs > 0 ? DELTA(now, llm_streams) : 0;
     const char *llm = llm_err == 0 ? "healthy" : llm_ok > 0 ? "degraded" : "down";
     char llm_name[32];
     snprintf(llm_name, sizeof llm_name, "llm-%s", backends[cfg->llm_backend]);
     publish(shm, monitor_service_status(
                      ts, llm_name, llm, 0, ts,
                      json_pack("{s:f, s:f}", "errors", llm_err, "completed", llm_ok)));
+}
 
-    /* error_alert when a configured threshold is crossed. */
+/* error_alert when a configured threshold is crossed. */
+static void publish_alerts(shm_region_t *shm, const ragws_config_t *cfg, const char *ts,
+                           const monitor_metrics_t *m, double errors_delta)
+{
     char msg[160];
-    if (prev.have && m.cpu_usage >= cfg->cpu_alert_percent) {
-        snprintf(msg, sizeof msg, "CPU usage %.1f%% over the %.1f%% threshold", m.cpu_usage,
+    if (prev.have && m->cpu_usage >= cfg->cpu_alert_percent) {
+        snprintf(msg, sizeof msg, "CPU usage %.1f%% over the %.1f%% threshold", m->cpu_usage,
                  cfg->cpu_alert_percent);
         publish(shm, monitor_error_alert(ts, "warning", "system", msg,
-                                         json_pack("{s:f, s:f}", "cpu_usage", m.cpu_usage,
+                                         json_pack("{s:f, s:f}", "cpu_usage", m->cpu_usage,
                                                    "threshold", cfg->cpu_alert_percent)));
     }
-    if (m.memory_usage >= cfg->memory_alert_percent) {
-        snprintf(msg, sizeof msg, "memory usage %.1f%% over the %.1f%% threshold", m.memory_usage,
+    if (m->memory_usage >= cfg->memory_alert_percent) {
+        snprintf(msg, sizeof msg, "memory usage %.1f%% over the %.1f%% threshold", m->memory_usage,
                  cfg->memory_alert_percent);
         publish(shm, monitor_error_alert(ts, "warning", "system", msg,
-                                         json_pack("{s:f, s:f}", "memory_usage", m.memory_usage,
+                                         json_pack("{s:f, s:f}", "memory_usage", m->memory_usage,
                                                    "threshold", cfg->memory_alert_percent)));
     }
     if (errors_delta >= cfg->error_alert_count) {
@@ -208,6 +206,25 @@ void monitor_tick(shm_region_t *shm, const ragws_config_t *cfg)
                                          json_pack("{s:f, s:i}", "errors", errors_delta,
                                                    "threshold", (int)cfg->error_alert_count)));
     }
+}
+
+void monitor_tick(shm_region_t *shm, const ragws_config_t *cfg)
+{
+    char ts[40];
+    monitor_timestamp(ts, sizeof ts);
+    uint64_t at = loop_clock_ns();
+    worker_stats_t now;
+    shm_stats_total(shm, &now);
+    uint64_t busy = 0, total = 0;
+    int cpu_ok = read_cpu(&busy, &total) == 0;
+    double secs = prev.have ? (double)(at - prev.at_ns) / 1e9 : 0;
+
+    monitor_metrics_t m;
+    sample_metrics(shm, &now, secs, cpu_ok, busy, total, &m);
+    publish(shm, monitor_system_metrics(ts, &m));
+    publish_worker_status(shm, ts, at / 1000000);
+    publish_backend_status(shm, cfg, ts, &now, secs);
+    publish_alerts(shm, cfg, ts, &m, secs > 0 ? DELTA(&now, errors) : 0);
     notify_status("%llu connections, %llu workers", (unsigned long long)m.active_connections,
                   (unsigned long long)m.workers);
 

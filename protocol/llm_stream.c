@@ -12,13 +12,14 @@ void llm_parser_init(llm_stream_parser_t *p, int wire, size_t max_line)
     p->wire = wire;
     p->max_line = max_line ? max_line : LLM_STREAM_MAX_LINE;
     p->state = LLM_PARSE_MORE;
+    p->line.max = p->data.max = p->max_line;
 }
 
 void llm_parser_reset(llm_stream_parser_t *p)
 {
     p->state = LLM_PARSE_MORE;
-    p->line_len = 0;
-    p->data_len = 0;
+    buf_reset(&p->line);
+    buf_reset(&p->data);
     p->has_data = 0;
     p->after_cr = 0;
     p->deltas = 0;
@@ -28,10 +29,8 @@ void llm_parser_reset(llm_stream_parser_t *p)
 
 void llm_parser_free(llm_stream_parser_t *p)
 {
-    free(p->line);
-    free(p->data);
-    p->line = p->data = NULL;
-    p->line_cap = p->data_cap = p->line_len = p->data_len = 0;
+    buf_free(&p->line);
+    buf_free(&p->data);
 }
 
 const char *llm_parser_error(const llm_stream_parser_t *p)
@@ -47,22 +46,6 @@ __attribute__((format(printf, 2, 3))) static int fail(llm_stream_parser_t *p, co
     va_end(ap);
     p->state = LLM_PARSE_ERROR;
     return p->state;
-}
-
-/* Appends n bytes; the caller has already checked the size limit. */
-static int append(char **buf, size_t *len, size_t *cap, const char *src, size_t n)
-{
-    if (*len + n > *cap) {
-        size_t c = *cap ? *cap : 256;
-        while (c < *len + n) c *= 2;
-        char *b = realloc(*buf, c);
-        if (!b) return -1;
-        *buf = b;
-        *cap = c;
-    }
-    if (n) memcpy(*buf + *len, src, n);
-    *len += n;
-    return 0;
 }
 
 /* Copies s into out with control characters blanked, cut at a UTF-8
@@ -170,21 +153,20 @@ static int sse_dispatch(llm_stream_parser_t *p, llm_delta_fn fn, void *ud)
 {
     if (!p->has_data) return p->state;
     p->has_data = 0;
-    size_t n = p->data_len;
-    p->data_len = 0;
-    const char *d = p->data;
+    size_t n = p->data.len;
+    const char *d = p->data.data;
+    int state = p->state;
     while (n && (d[0] == ' ' || d[0] == '\t' || d[0] == '\n')) {
         d++;
         n--;
     }
     while (n && (d[n - 1] == ' ' || d[n - 1] == '\t' || d[n - 1] == '\n')) n--;
-    if (n == 0) /* "data:" alone: nothing to say */
-        return p->state;
-    if (n == 6 && memcmp(d, "[DONE]", 6) == 0) {
-        p->state = LLM_PARSE_DONE;
-        return p->state;
-    }
-    return handle_json(p, d, n, fn, ud);
+    if (n == 6 && memcmp(d, "[DONE]", 6) == 0)
+        state = p->state = LLM_PARSE_DONE;
+    else if (n > 0) /* "data:" alone: nothing to say */
+        state = handle_json(p, d, n, fn, ud);
+    buf_reset(&p->data); /* after: d points into it */
+    return state;
 }
 
 static int sse_line(llm_stream_parser_t *p, const char *line, size_t len, llm_delta_fn fn, void *ud)
@@ -203,10 +185,9 @@ static int sse_line(llm_stream_parser_t *p, const char *line, size_t len, llm_de
         vlen--;
     }
     size_t need = vlen + (p->has_data ? 1 : 0);
-    if (p->data_len + need > p->max_line)
+    if (p->data.len + need > p->max_line)
         return fail(p, "event longer than %zu bytes", p->max_line);
-    if ((p->has_data && append(&p->data, &p->data_len, &p->data_cap, "\n", 1)) ||
-        append(&p->data, &p->data_len, &p->data_cap, v, vlen))
+    if ((p->has_data && buf_append_char(&p->data, '\n')) || buf_append(&p->data, v, vlen))
         return fail(p, "out of memory");
     p->has_data = 1;
     return p->state;
@@ -260,19 +241,18 @@ int llm_parser_feed(llm_stream_parser_t *p, const char *buf, size_t len, llm_del
         size_t rem = len - i;
         size_t k = find_eol(p->wire, s, rem);
         /* The limit applies to the whole line, however it was split. */
-        if (p->line_len + k > p->max_line)
+        if (p->line.len + k > p->max_line)
             return fail(p, "line longer than %zu bytes", p->max_line);
         if (k == rem) {
-            if (append(&p->line, &p->line_len, &p->line_cap, s, k)) return fail(p, "out of memory");
+            if (buf_append(&p->line, s, k)) return fail(p, "out of memory");
             break;
         }
-        if (p->line_len == 0) {
+        if (p->line.len == 0) {
             process_line(p, s, k, fn, ud); /* whole line in this chunk: no copy */
         } else {
-            if (append(&p->line, &p->line_len, &p->line_cap, s, k)) return fail(p, "out of memory");
-            size_t n = p->line_len;
-            p->line_len = 0; /* the bytes stay valid until the next append */
-            process_line(p, p->line, n, fn, ud);
+            if (buf_append(&p->line, s, k)) return fail(p, "out of memory");
+            process_line(p, p->line.data, p->line.len, fn, ud);
+            buf_reset(&p->line);
         }
         if (s[k] == '\r') p->after_cr = 1;
         i += k + 1;
@@ -283,10 +263,9 @@ int llm_parser_feed(llm_stream_parser_t *p, const char *buf, size_t len, llm_del
 int llm_parser_finish(llm_stream_parser_t *p, llm_delta_fn fn, void *ud)
 {
     if (p->state != LLM_PARSE_MORE) return p->state;
-    if (p->line_len) {
-        size_t n = p->line_len;
-        p->line_len = 0;
-        process_line(p, p->line, n, fn, ud);
+    if (p->line.len) {
+        process_line(p, p->line.data, p->line.len, fn, ud);
+        buf_reset(&p->line);
     }
     if (p->state == LLM_PARSE_MORE && p->wire == LLM_WIRE_SSE) sse_dispatch(p, fn, ud);
     return p->state;

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
+
 enum { LLM_WIRE_SSE = 0, LLM_WIRE_NDJSON = 1 };
 
 enum {
@@ -34,10 +36,8 @@ typedef struct llm_stream_parser {
     int wire;
     int state; /* LLM_PARSE_* */
     size_t max_line;
-    char *line; /* the incomplete line carried between feeds */
-    size_t line_len, line_cap;
-    char *data; /* SSE: data lines of the current event, '\n' joined */
-    size_t data_len, data_cap;
+    buf_t line;      /* the incomplete line carried between feeds (max: max_line) */
+    buf_t data;      /* SSE: data lines of the current event, '\n' joined (max: max_line) */
     int has_data;    /* SSE: a data field was seen (it may be empty) */
     int after_cr;    /* SSE: last byte was CR, so a LF right after belongs to it */
     uint32_t deltas; /* deltas handed out so far */

@@ -67,8 +67,8 @@ static void parse(int wire, size_t max_line, const uint8_t *buf, size_t n, unsig
         REQUIRE(st == LLM_PARSE_MORE || st == LLM_PARSE_DONE || st == LLM_PARSE_ERROR);
         REQUIRE(st == p.state);
         /* The carried line never exceeds the limit; buffers stay near it. */
-        REQUIRE(p.line_len <= p.max_line && p.data_len <= p.max_line);
-        REQUIRE(p.line_cap <= 2 * p.max_line + 512 && p.data_cap <= 2 * p.max_line + 512);
+        REQUIRE(p.line.len <= p.max_line && p.data.len <= p.max_line);
+        REQUIRE(p.line.cap <= 2 * p.max_line + 512 && p.data.cap <= 2 * p.max_line + 512);
         at += piece;
     }
     o->state = llm_parser_finish(&p, on_delta, &o->d);

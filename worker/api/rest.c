@@ -195,7 +195,7 @@ void rest_dispatch(conn_t *c, const http_request_t *req, const char *body, size_
     } else if (path_is(req, "/metrics")) {
         if (!get) goto not_allowed;
         size_t len;
-        char *text = metrics_render(&len);
+        char *text = metrics_render(wk->shm, &len);
         http_respond(c, 200, "text/plain; version=0.0.4", text, len, NULL);
         free(text);
     } else if (path_is(req, "/api/broadcast")) {

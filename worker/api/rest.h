@@ -15,6 +15,7 @@
 
 #include "worker/net/conn.h"
 #include "protocol/http_parser.h"
+#include "shm/region.h"
 
 /* How a path is guarded. */
 enum route_kind { ROUTE_NONE = 0, ROUTE_PUBLIC, ROUTE_USER, ROUTE_ADMIN };
@@ -32,7 +33,7 @@ int rest_admin_gate(conn_t *c, const http_request_t *req);
 
 void rest_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t body_len);
 
-/* Prometheus text of the summed shared statistics (caller frees). */
-char *metrics_render(size_t *len);
+/* Prometheus text of the summed shared statistics of shm (caller frees). */
+char *metrics_render(shm_region_t *shm, size_t *len);
 
 #endif

@@ -5,44 +5,28 @@
  * `promtool check metrics` accepts the output; README lists them. */
 #include <dirent.h>
 #include <unistd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/version.h"
+#include "shm/region.h"
 #include "worker/api/rest.h"
-#include "worker/worker.h"
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf_t;
+/* The text is a few KiB per worker slot at most: far below this bound. */
+#define METRICS_MAX_BYTES (4u << 20)
 
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)(n > 0 ? n : 0);
-        char *p = realloc(b->p, cap);
-        if (!p) abort();
-        b->p = p;
-        b->cap = cap;
-    }
-}
+/* Out of memory while rendering: abort, as for any small allocation. */
+#define sb_printf(b, ...)                                                                          \
+    do {                                                                                           \
+        if (buf_printf((b), __VA_ARGS__) < 0) abort();                                             \
+    } while (0)
 
 /* A Prometheus histogram in seconds from n microsecond buckets; count is
  * the sum of the buckets (the +Inf one). */
-static void histogram(sbuf_t *b, const char *name, const char *help,
-                      const _Atomic uint64_t *buckets, const uint64_t *bounds_us, int n,
-                      uint64_t sum_us)
+static void histogram(buf_t *b, const char *name, const char *help, const _Atomic uint64_t *buckets,
+                      const uint64_t *bounds_us, int n, uint64_t sum_us)
 {
     sb_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cum = 0;
@@ -123,14 +107,13 @@ static void add_proc(proc_totals_t *t, int pid, int with_children, int is_master
     if (is_master) t->start_time = boot_time() + (double)start / hz;
 }
 
-static void process_metrics(sbuf_t *b)
+static void process_metrics(shm_region_t *shm, buf_t *b)
 {
     proc_totals_t t = {0};
     add_proc(&t, (int)getppid(), 1, 1);
-    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
-        shm_slot_t *s = &wk->shm->slots[i];
-        int pid = (int)atomic_load(&s->pid);
-        if (atomic_load(&s->state) != SLOT_FREE && pid > 0) add_proc(&t, pid, 0, 0);
+    SHM_FOR_EACH_SLOT (shm, i, SHM_LIVE) {
+        int pid = (int)atomic_load(&shm->slots[i].pid);
+        if (pid > 0) add_proc(&t, pid, 0, 0);
     }
     sb_printf(b,
               "# HELP process_cpu_seconds_total User and system CPU time of the master "
@@ -162,7 +145,7 @@ static const char *exported_name(const char *field)
 /* Per worker slot: the slot index is the label (bounded, stable over
  * respawns); pid and generation are values, not labels, so a respawn or a
  * reload makes no new series. Returns the workers listening. */
-static int per_slot(sbuf_t *b)
+static int per_slot(shm_region_t *shm, buf_t *b)
 {
     static const struct {
         const char *name, *help;
@@ -174,12 +157,12 @@ static int per_slot(sbuf_t *b)
     int workers = 0;
     for (int k = 0; k < 3; k++) {
         sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", m[k].name, m[k].help, m[k].name);
-        for (int i = 0; i < SHM_MAX_SLOTS; i++) {
-            shm_slot_t *s = &wk->shm->slots[i];
+        SHM_FOR_EACH_SLOT (shm, i, SHM_LIVE) {
+            shm_slot_t *s = &shm->slots[i];
             uint32_t st = atomic_load(&s->state);
             int pid = (int)atomic_load(&s->pid);
             /* A slot being forked has no pid yet: not a worker to show. */
-            if (st == SLOT_FREE || pid <= 0) continue;
+            if (pid <= 0) continue;
             if (k == 0 && st == SLOT_READY) workers++;
             unsigned long long v = k == 0   ? stats_get(&s->stats.ws_connections)
                                    : k == 1 ? (unsigned long long)pid
@@ -190,13 +173,12 @@ static int per_slot(sbuf_t *b)
     return workers;
 }
 
-char *metrics_render(size_t *len)
+char *metrics_render(shm_region_t *shm, size_t *len)
 {
     worker_stats_t t;
-    shm_stats_total(wk->shm, &t);
-    sbuf_t b = {malloc(8192), 0, 8192};
-    if (!b.p) abort();
-    b.p[0] = 0;
+    shm_stats_total(shm, &t);
+    buf_t b = BUF_INIT(METRICS_MAX_BYTES);
+    if (buf_reserve(&b, 8192) < 0) abort();
 
     sb_printf(&b,
               "# HELP ragws_build_info Version of the running ragws\n"
@@ -229,8 +211,8 @@ char *metrics_render(size_t *len)
               t.token_latency_buckets, stats_latency_bounds_us, STATS_LAT_BUCKETS,
               stats_get(&t.token_latency_sum_us));
 
-    int workers = per_slot(&b);
-    ring_t *r = shm_ring(wk->shm);
+    int workers = per_slot(shm, &b);
+    ring_t *r = shm_ring(shm);
     sb_printf(&b,
               "# HELP ragws_workers Workers listening\n# TYPE ragws_workers gauge\n"
               "ragws_workers %d\n",
@@ -242,13 +224,13 @@ char *metrics_render(size_t *len)
     sb_printf(&b,
               "# HELP ragws_ring_publishes_total Records published into the ring\n"
               "# TYPE ragws_ring_publishes_total counter\nragws_ring_publishes_total %llu\n",
-              (unsigned long long)atomic_load(&wk->shm->publishes));
+              (unsigned long long)atomic_load(&shm->publishes));
     sb_printf(&b,
               "# HELP ragws_ring_recovered_locks_total Ring locks recovered from a dead writer\n"
               "# TYPE ragws_ring_recovered_locks_total counter\n"
               "ragws_ring_recovered_locks_total %llu\n",
               (unsigned long long)ring_recovered_locks(r));
-    process_metrics(&b);
+    process_metrics(shm, &b);
     *len = b.len;
-    return b.p;
+    return buf_take(&b);
 }

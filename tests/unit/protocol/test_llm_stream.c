@@ -275,7 +275,7 @@ static void test_max_line(void)
     for (size_t off = 0; off < big && st == LLM_PARSE_MORE; off += 4096)
         st = llm_parser_feed(&p, huge + off, big - off < 4096 ? big - off : 4096, on_delta, &d);
     CHECK_EQ_INT(st, LLM_PARSE_ERROR);
-    CHECK(p.line_cap <= 2 * LLM_STREAM_MAX_LINE);
+    CHECK(p.line.cap <= 2 * LLM_STREAM_MAX_LINE);
     llm_parser_free(&p);
     free(huge);
 }

@@ -1,0 +1,541 @@
+/* The key table and its scalar values: each key's default is text parsed
+ * by the same code as the file and the -o overrides, so a default can
+ * never be something the parser would reject, and config_format_value
+ * writes values back in a form that parses to the same value. */
+#include "base/config_internal.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const LOG_FORMATS[] = {"text", "json", NULL};
+static const char *const LOG_LEVELS[] = {"debug", "info", "warn", "error", NULL};
+static const char *const AUTH_MODES[] = {"off", "jwt", NULL};
+static const char *const LLM_BACKENDS[] = {"builtin", "openai", "ollama", NULL};
+static const char *const LLM_ANALYSIS[] = {"rules", "backend", NULL};
+
+const struct key_def CONFIG_KEYS[] = {
+    {"server", "listen", K_LISTEN, "0.0.0.0:8000", OFF(listen_host),
+     .desc = "address to listen on: IPv4:port or [IPv6]:port"},
+    {"server", "workers", K_WORKERS, "auto", OFF(workers), 1, MAX_WORKERS,
+     .desc = "worker processes: auto (one per CPU) or 1..64"},
+    {"server", "drain_timeout", K_DURATION, "10s", OFF(drain_timeout_ms), 1, DAY_MS,
+     .desc = "on shutdown, how long connections may take to close"},
+    {"server", "trusted_proxies", K_CIDRS, "", OFF(trusted_proxies_raw),
+     .desc = "proxies whose X-Forwarded-For/Forwarded name the client (addresses or CIDRs)"},
+
+    {"limits", "max_message_bytes", K_SIZE, "1MiB", OFF(max_message_bytes), 16, 64 * MiB,
+     .desc = "largest WebSocket message accepted, bytes"},
+    {"limits", "max_connections", K_UINT, "10000", OFF(max_connections), 1, 1000000,
+     .desc = "open connections, all workers together"},
+    {"limits", "max_connections_per_ip", K_UINT, "0", OFF(max_connections_per_ip), 0, 1000000,
+     .desc = "open connections per client IP and worker; 0 = no limit"},
+    {"limits", "max_header_bytes", K_SIZE, "8KiB", OFF(max_header_bytes), KiB, MiB,
+     .desc = "largest HTTP request head (request line and headers), bytes"},
+    {"limits", "max_body_bytes", K_SIZE, "1MiB", OFF(max_body_bytes), 1, GiB,
+     .desc = "largest REST request body, bytes"},
+    {"limits", "handshake_timeout", K_DURATION, "10s", OFF(handshake_timeout_ms), 1, DAY_MS,
+     .desc = "time allowed from accept to a complete request head"},
+    {"limits", "send_buffer_limit", K_SIZE, "4MiB", OFF(send_buffer_limit), 4 * KiB, GiB,
+     .desc = "unsent bytes queued for one connection before it is closed"},
+    {"limits", "keepalive_interval", K_DURATION, "30s", OFF(keepalive_interval_ms), 1, DAY_MS,
+     .desc = "idle time before the server sends a ping"},
+    {"limits", "keepalive_timeout", K_DURATION, "10s", OFF(keepalive_timeout_ms), 1, DAY_MS,
+     .desc = "time to wait for the pong before closing"},
+    {"limits", "rate_limit", K_DOUBLE, "100", OFF(rate_limit), 0, INFINITY, .open_min = true,
+     .desc = "messages per second per connection (token bucket refill)"},
+    {"limits", "rate_burst", K_UINT, "200", OFF(rate_burst), 1, UINT32_MAX,
+     .desc = "token bucket size: messages allowed in a burst"},
+    {"limits", "rate_limit_strikes", K_UINT, "20", OFF(rate_limit_strikes), 1, UINT32_MAX,
+     .desc = "RATE_LIMITED errors before the connection is closed (1008)"},
+    {"limits", "max_inflight_per_connection", K_UINT, "8", OFF(max_inflight_per_connection), 1,
+     1024, .desc = "queries running at once on one connection (TOO_MANY_REQUESTS past it)"},
+
+    {"socketio", "ping_interval", K_DURATION, "25s", OFF(sio_ping_interval_ms), 1, DAY_MS,
+     .desc = "Engine.IO pingInterval: the server pings each client this often"},
+    {"socketio", "ping_timeout", K_DURATION, "20s", OFF(sio_ping_timeout_ms), 1, DAY_MS,
+     .desc = "Engine.IO pingTimeout: time allowed for the pong"},
+    {"socketio", "max_payload", K_UINT, "100000", OFF(sio_max_payload), 1024, 1000000,
+     .desc = "Engine.IO maxPayload: largest HTTP long-polling body, bytes"},
+
+    {"monitor", "interval", K_DURATION, "5s", OFF(monitor_interval_ms), 1, DAY_MS,
+     .desc = "how often resource usage is sampled"},
+    {"monitor", "cpu_alert_percent", K_DOUBLE, "90", OFF(cpu_alert_percent), 0, 100,
+     .desc = "alert when CPU use crosses this, percent"},
+    {"monitor", "memory_alert_percent", K_DOUBLE, "90", OFF(memory_alert_percent), 0, 100,
+     .desc = "alert when memory use crosses this, percent"},
+    {"monitor", "error_alert_count", K_UINT, "100", OFF(error_alert_count), 1, UINT32_MAX,
+     .desc = "alert when this many errors happen in one interval"},
+
+    {"auth", "admin_token_file", K_PATH, "", OFF(admin_token_file),
+     .desc = "file holding the admin token (first line); empty: admin from loopback only"},
+    {"auth", "mode", K_ENUM, "off", OFF(auth_mode), .names = AUTH_MODES,
+     .desc = "off, or jwt: clients of auth.endpoints need a valid token"},
+    {"auth", "jwt_secret_file", K_PATH, "", OFF(jwt_secret_file),
+     .desc = "HS256 secret (file contents, trailing newline ignored)"},
+    {"auth", "jwt_public_key_file", K_PATH, "", OFF(jwt_public_key_file),
+     .desc = "PEM public key for RS256/ES256 tokens"},
+    {"auth", "endpoints", K_PATHS, "", OFF(auth_endpoints),
+     .desc = "paths (or prefix*) needing a token; empty = every WebSocket and non-admin REST "
+             "path but /health, /ready, /metrics"},
+    {"auth", "algorithms", K_ALGS, "", OFF(auth_algorithms_raw),
+     .desc = "accepted JWT algorithms; empty = HS256 (secret), RS256 (RSA), ES256/ES384 (EC)"},
+    {"auth", "leeway", K_DURATION, "30s", OFF(auth_leeway_ms), 0, 300000,
+     .desc = "clock skew tolerated on exp and nbf"},
+
+    {"postgres", "conninfo", K_STRING, "auto", OFF(pg_conninfo),
+     .desc = "libpq connection string, or auto: the private cluster of make run"},
+    {"postgres", "auto_dir", K_PATH, "var/pg", OFF(pg_auto_dir),
+     .desc = "where the private cluster lives (data and socket) when conninfo = auto"},
+    {"postgres", "connect_timeout", K_DURATION, "5s", OFF(pg_connect_timeout_ms), 1, DAY_MS,
+     .desc = "time allowed for a connection attempt"},
+    {"postgres", "reconnect_max", K_DURATION, "5s", OFF(pg_reconnect_max_ms), 1, DAY_MS,
+     .desc = "longest pause between reconnection attempts (backoff ceiling)"},
+    {"postgres", "query_timeout", K_DURATION, "10s", OFF(pg_query_timeout_ms), 1, DAY_MS,
+     .desc = "a query not answered in this time counts as storage unavailable"},
+
+    {"rag", "default_collection", K_STRING, "documents", OFF(default_collection),
+     .desc = "collection searched when a message names none"},
+    {"rag", "chunk_chars", K_UINT, "1200", OFF(chunk_chars), 100, 100000,
+     .desc = "ingestion: characters per chunk"},
+    {"rag", "chunk_overlap", K_UINT, "200", OFF(chunk_overlap), 0, 50000,
+     .desc = "ingestion: characters shared by consecutive chunks"},
+
+    {"llm", "backend", K_ENUM, "builtin", OFF(llm_backend), .names = LLM_BACKENDS,
+     .desc = "builtin (offline, extractive), openai or ollama"},
+    {"llm", "url", K_STRING, "http://127.0.0.1:11434", OFF(llm_url),
+     .desc = "backend root URL; /v1/chat/completions or /api/chat is appended"},
+    {"llm", "model", K_STRING, "llama3.2", OFF(llm_model),
+     .desc = "model name sent to the backend"},
+    {"llm", "api_key_file", K_PATH, "", OFF(llm_api_key_file),
+     .desc = "file holding the API key (sent as Authorization: Bearer)"},
+    {"llm", "connect_timeout", K_DURATION, "5s", OFF(llm_connect_timeout_ms), 1, DAY_MS,
+     .desc = "time allowed to connect to the backend"},
+    {"llm", "idle_timeout", K_DURATION, "30s", OFF(llm_idle_timeout_ms), 1, DAY_MS,
+     .desc = "longest silence from the backend while streaming"},
+    {"llm", "max_tokens", K_UINT, "512", OFF(llm_max_tokens), 1, 1000000,
+     .desc = "largest answer, tokens (modes use less: fast 1/4, balanced 1/2)"},
+    {"llm", "temperature", K_DOUBLE, "0.7", OFF(llm_temperature), 0, 2,
+     .desc = "default sampling temperature"},
+    {"llm", "retries", K_UINT, "2", OFF(llm_retries), 0, 10,
+     .desc = "extra attempts when the backend fails before its first token"},
+    {"llm", "builtin_token_delay", K_DURATION, "1ms", OFF(llm_builtin_token_ms), 1, 60000,
+     .desc = "builtin backend: pause between streamed tokens"},
+    {"llm", "analysis", K_ENUM, "backend", OFF(llm_analysis_backend), .names = LLM_ANALYSIS,
+     .desc = "query intent/entities: backend (asked in parallel, rules as fallback) or rules"},
+
+    {"cors", "allowed_origins", K_ORIGINS, "*", OFF(allowed_origins_raw),
+     .desc = "* or comma separated origins, e.g. https://app.example.com"},
+
+    {"shm", "ring_size", K_SIZE, "16MiB", OFF(ring_size), 64 * KiB, GiB,
+     .desc = "shared broadcast ring, bytes"},
+
+    {"log", "format", K_ENUM, "text", OFF(log_format), .names = LOG_FORMATS,
+     .desc = "text or json"},
+    {"log", "level", K_ENUM, "info", OFF(log_level), .names = LOG_LEVELS,
+     .desc = "debug, info, warn or error"},
+};
+
+const size_t CONFIG_N_KEYS = sizeof CONFIG_KEYS / sizeof CONFIG_KEYS[0];
+
+/* ---- value formatting (dump and range messages) ---- */
+
+static void format_size(double bytes, char *buf, size_t n)
+{
+    static const struct {
+        double unit;
+        const char *suffix;
+    } units[] = {
+        {GiB, "GiB"},
+        {MiB, "MiB"},
+        {KiB, "KiB"},
+    };
+    uint64_t b = (uint64_t)bytes;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        uint64_t u = (uint64_t)units[i].unit;
+        if (b >= u && b % u == 0) {
+            snprintf(buf, n, "%llu%s", (unsigned long long)(b / u), units[i].suffix);
+            return;
+        }
+    }
+    snprintf(buf, n, "%llu", (unsigned long long)b);
+}
+
+static void format_duration(double ms, char *buf, size_t n)
+{
+    uint64_t v = (uint64_t)ms;
+    if (v && v % (uint64_t)HOUR_MS == 0)
+        snprintf(buf, n, "%lluh", (unsigned long long)(v / (uint64_t)HOUR_MS));
+    else if (v && v % 60000 == 0)
+        snprintf(buf, n, "%llum", (unsigned long long)(v / 60000));
+    else if (v && v % 1000 == 0)
+        snprintf(buf, n, "%llus", (unsigned long long)(v / 1000));
+    else
+        snprintf(buf, n, "%llums", (unsigned long long)v);
+}
+
+/* Reads back as the same double; 15 digits keeps 0.1 as "0.1". */
+static void format_double(double d, char *buf, size_t n)
+{
+    snprintf(buf, n, "%.15g", d);
+    if (strtod(buf, NULL) != d) snprintf(buf, n, "%.17g", d);
+}
+
+static void format_number(const struct key_def *k, double v, char *buf, size_t n)
+{
+    switch (k->kind) {
+    case K_SIZE: format_size(v, buf, n); break;
+    case K_DURATION: format_duration(v, buf, n); break;
+    case K_DOUBLE: format_double(v, buf, n); break;
+    default: snprintf(buf, n, "%.0f", v); break;
+    }
+}
+
+/* "16..64MiB", "at least 1", "more than 0" ... for error messages. */
+static void range_text(const struct key_def *k, char *buf, size_t n)
+{
+    char lo[32], hi[32];
+    format_number(k, k->min, lo, sizeof lo);
+    if (isinf(k->max)) {
+        snprintf(buf, n, "%s %s", k->open_min ? "more than" : "at least", lo);
+        return;
+    }
+    format_number(k, k->max, hi, sizeof hi);
+    if (k->open_min)
+        snprintf(buf, n, "more than %s, at most %s", lo, hi);
+    else if (k->kind == K_WORKERS)
+        snprintf(buf, n, "auto or %s..%s", lo, hi);
+    else
+        snprintf(buf, n, "%s..%s", lo, hi);
+}
+
+static int out_of_range(const struct key_def *k, const char *v, char *msg, size_t len)
+{
+    char range[96];
+    range_text(k, range, sizeof range);
+    return fail(msg, len, "%s is out of range (%s)", v, range);
+}
+
+static bool in_range(const struct key_def *k, double v)
+{
+    return (k->open_min ? v > k->min : v >= k->min) && v <= k->max;
+}
+
+/* ---- value parsing ---- */
+
+/* Whole-string integer; -1 if not a number, -2 if it does not fit. */
+int config_parse_integer(const char *v, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (end == v || *end || isspace((unsigned char)*v)) return -1;
+    if (errno == ERANGE) return -2;
+    *out = n;
+    return 0;
+}
+
+/* Plain number = seconds, or a number with ms/s/m/h; result in ms. */
+static int parse_duration(const char *v, double *ms)
+{
+    static const struct {
+        const char *suffix;
+        double ms;
+    } units[] = {
+        {"", SEC_MS}, {"ms", 1}, {"s", SEC_MS}, {"m", 60 * SEC_MS}, {"h", HOUR_MS},
+    };
+    const char *p = v;
+    size_t digits = 0;
+    while (isdigit((unsigned char)*p)) p++, digits++;
+    if (*p == '.')
+        for (p++; isdigit((unsigned char)*p); p++) digits++;
+    if (!digits) /* also rejects signs, hex, inf and nan before strtod sees them */
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(p, units[i].suffix) == 0) {
+            *ms = strtod(v, NULL) * units[i].ms;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Integer bytes with an optional binary suffix; -1 bad text, -2 overflow. */
+static int parse_size(const char *v, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {
+        {"", 1},
+        {"K", 1ULL << 10},
+        {"KB", 1ULL << 10},
+        {"KiB", 1ULL << 10},
+        {"M", 1ULL << 20},
+        {"MB", 1ULL << 20},
+        {"MiB", 1ULL << 20},
+        {"G", 1ULL << 30},
+        {"GB", 1ULL << 30},
+        {"GiB", 1ULL << 30},
+    };
+    uint64_t n = 0;
+    bool overflow = false;
+    const char *p = v;
+    if (!isdigit((unsigned char)*p)) return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (n > (UINT64_MAX - d) / 10)
+            overflow = true;
+        else
+            n = n * 10 + d;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcasecmp(p, units[i].suffix) == 0) {
+            if (overflow || n > UINT64_MAX / units[i].mult) return -2;
+            *out = n * units[i].mult;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int set_listen(ragws_config_t *cfg, const char *v, char *msg, size_t len)
+{
+    static const char usage[] = "e.g. 0.0.0.0:8000, 127.0.0.1:8000, [::]:8000";
+    char host[sizeof cfg->listen_host];
+    const char *orig = v, *port;
+    size_t hostlen;
+    int family;
+
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        if (!close || close[1] != ':')
+            return fail(msg, len, "\"%s\" is not host:port (%s)", v, usage);
+        hostlen = (size_t)(close - v - 1);
+        port = close + 2;
+        family = AF_INET6;
+        v++;
+    } else {
+        const char *colon = strrchr(v, ':');
+        if (!colon) return fail(msg, len, "\"%s\" is not host:port (%s)", v, usage);
+        if (memchr(v, ':', (size_t)(colon - v)))
+            return fail(msg, len, "\"%s\": IPv6 addresses go in brackets (e.g. [::1]:8000)", v);
+        hostlen = (size_t)(colon - v);
+        port = colon + 1;
+        family = AF_INET;
+    }
+    if (hostlen == 0 || hostlen >= sizeof host)
+        return fail(msg, len, "\"%s\" is not host:port (%s)", orig, usage);
+    memcpy(host, v, hostlen);
+    host[hostlen] = '\0';
+
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(family, host, addr) != 1)
+        return fail(msg, len, "\"%s\" is not an IP address (%s)", host, usage);
+
+    long long p = 0;
+    int prc = isdigit((unsigned char)*port) ? config_parse_integer(port, &p) : -1;
+    if (prc == -1) return fail(msg, len, "port \"%s\" is not a number (1..65535)", port);
+    if (prc == -2 || p < 1 || p > 65535)
+        return fail(msg, len, "port %s is out of range (1..65535)", port);
+    memcpy(cfg->listen_host, host, hostlen + 1);
+    cfg->listen_port = (uint16_t)p;
+    return 0;
+}
+
+static int set_workers(const struct key_def *k, int *field, const char *v, char *msg, size_t len)
+{
+    char range[96];
+    long long ll;
+    if (strcasecmp(v, "auto") == 0) {
+        *field = 0;
+        return 0;
+    }
+    switch (config_parse_integer(v, &ll)) {
+    case -1:
+        range_text(k, range, sizeof range);
+        return fail(msg, len, "\"%s\" is not a number (%s)", v, range);
+    case -2: return out_of_range(k, v, msg, len);
+    }
+    if (!in_range(k, (double)ll)) return out_of_range(k, v, msg, len);
+    *field = (int)ll;
+    return 0;
+}
+
+static int set_duration(const struct key_def *k, uint32_t *field, const char *v, char *msg,
+                        size_t len)
+{
+    double d;
+    if (parse_duration(v, &d))
+        return fail(msg, len, "\"%s\" is not a duration (e.g. 30, 0.25, 500ms, 30s, 2m, 1h)", v);
+    if (d >= 1e15) /* also keeps the rounding cast below defined */
+        return out_of_range(k, v, msg, len);
+    d = (double)(uint64_t)(d + 0.5); /* whole milliseconds */
+    if (!in_range(k, d)) return out_of_range(k, v, msg, len);
+    *field = (uint32_t)d;
+    return 0;
+}
+
+static int set_size(const struct key_def *k, size_t *field, const char *v, char *msg, size_t len)
+{
+    uint64_t u;
+    switch (parse_size(v, &u)) {
+    case -1: return fail(msg, len, "\"%s\" is not a size (e.g. 1048576, 64KiB, 1MiB)", v);
+    case -2: return out_of_range(k, v, msg, len);
+    }
+    if (!in_range(k, (double)u)) return out_of_range(k, v, msg, len);
+    *field = (size_t)u;
+    return 0;
+}
+
+static int set_uint(const struct key_def *k, uint32_t *field, const char *v, char *msg, size_t len)
+{
+    char range[96];
+    long long ll;
+    switch (config_parse_integer(v, &ll)) {
+    case -1:
+        range_text(k, range, sizeof range);
+        return fail(msg, len, "\"%s\" is not a whole number (%s)", v, range);
+    case -2: return out_of_range(k, v, msg, len);
+    }
+    if (!in_range(k, (double)ll)) return out_of_range(k, v, msg, len);
+    *field = (uint32_t)ll;
+    return 0;
+}
+
+static int set_double(const struct key_def *k, double *field, const char *v, char *msg, size_t len)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end || !isfinite(d) || isspace((unsigned char)*v)) {
+        char range[96];
+        range_text(k, range, sizeof range);
+        return fail(msg, len, "\"%s\" is not a number (%s)", v, range);
+    }
+    if (!in_range(k, d)) return out_of_range(k, v, msg, len);
+    *field = d;
+    return 0;
+}
+
+static int set_enum(const struct key_def *k, int *field, const char *v, char *msg, size_t len)
+{
+    char choices[128] = "";
+    for (int i = 0; k->names[i]; i++) {
+        if (strcasecmp(v, k->names[i]) == 0) {
+            *field = i;
+            return 0;
+        }
+        size_t used = strlen(choices);
+        snprintf(choices + used, sizeof choices - used, "%s%s", i ? ", " : "", k->names[i]);
+    }
+    return fail(msg, len, "\"%s\" is not one of %s", v, choices);
+}
+
+/* Apply one value; on error msg says what is wrong, without a location. */
+static int set_key(ragws_config_t *cfg, const struct key_def *k, const char *v, char *msg,
+                   size_t len)
+{
+    void *field = (char *)cfg + k->off;
+    switch (k->kind) {
+    case K_LISTEN: return set_listen(cfg, v, msg, len);
+    case K_WORKERS: return set_workers(k, field, v, msg, len);
+    case K_DURATION: return set_duration(k, field, v, msg, len);
+    case K_SIZE: return set_size(k, field, v, msg, len);
+    case K_UINT: return set_uint(k, field, v, msg, len);
+    case K_DOUBLE: return set_double(k, field, v, msg, len);
+    case K_PATH:
+    case K_STRING:
+        if (strlen(v) >= PATH_MAX)
+            return fail(msg, len, "path is too long (at most %d bytes)", PATH_MAX - 1);
+        strcpy(field, v);
+        return 0;
+    case K_ORIGINS: return config_set_origins(cfg, v, msg, len);
+    case K_CIDRS: return config_set_cidrs(cfg, v, msg, len);
+    case K_ALGS: return config_set_algs(cfg, v, msg, len);
+    case K_PATHS: return config_set_paths(field, v, msg, len);
+    case K_ENUM: return set_enum(k, field, v, msg, len);
+    }
+    return fail(msg, len, "internal error: key without a type");
+}
+
+void config_format_value(const ragws_config_t *cfg, const struct key_def *k, char *buf, size_t n)
+{
+    const void *field = (const char *)cfg + k->off;
+    switch (k->kind) {
+    case K_LISTEN:
+        snprintf(buf, n, strchr(cfg->listen_host, ':') ? "[%s]:%u" : "%s:%u", cfg->listen_host,
+                 (unsigned)cfg->listen_port);
+        break;
+    case K_WORKERS:
+        if (*(const int *)field)
+            snprintf(buf, n, "%d", *(const int *)field);
+        else
+            snprintf(buf, n, "auto");
+        break;
+    case K_DURATION: format_duration(*(const uint32_t *)field, buf, n); break;
+    case K_SIZE: format_size((double)*(const size_t *)field, buf, n); break;
+    case K_UINT: snprintf(buf, n, "%u", (unsigned)*(const uint32_t *)field); break;
+    case K_DOUBLE: format_double(*(const double *)field, buf, n); break;
+    case K_PATH:
+    case K_STRING:
+    case K_ORIGINS:
+    case K_CIDRS:
+    case K_ALGS:
+    case K_PATHS: snprintf(buf, n, "%s", (const char *)field); break;
+    case K_ENUM: snprintf(buf, n, "%s", k->names[*(const int *)field]); break;
+    }
+}
+
+/* ---- lookup and public setters ---- */
+
+bool config_known_section(const char *section)
+{
+    for (size_t i = 0; i < CONFIG_N_KEYS; i++)
+        if (strcmp(CONFIG_KEYS[i].section, section) == 0) return true;
+    return false;
+}
+
+/* Finds and applies section.key; *def is the key, or NULL if unknown. */
+int config_set_by_name(ragws_config_t *cfg, const char *section, const char *key, const char *value,
+                       const struct key_def **def, char *msg, size_t len)
+{
+    *def = NULL;
+    for (size_t i = 0; i < CONFIG_N_KEYS; i++) {
+        if (strcmp(CONFIG_KEYS[i].section, section) == 0 && strcmp(CONFIG_KEYS[i].key, key) == 0) {
+            *def = &CONFIG_KEYS[i];
+            return set_key(cfg, &CONFIG_KEYS[i], value ? value : "", msg, len);
+        }
+    }
+    if (!config_known_section(section)) return fail(msg, len, "unknown section [%s]", section);
+    return fail(msg, len, "unknown key \"%s\" in section [%s]", key, section);
+}
+
+void config_defaults(ragws_config_t *cfg)
+{
+    char msg[256];
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < CONFIG_N_KEYS; i++) {
+        if (set_key(cfg, &CONFIG_KEYS[i], CONFIG_KEYS[i].def, msg, sizeof msg) != 0) {
+            /* the table contradicts itself: a bug, not a user error */
+            fprintf(stderr, "config: bad default for %s.%s: %s\n", CONFIG_KEYS[i].section,
+                    CONFIG_KEYS[i].key, msg);
+            abort();
+        }
+    }
+}
+
+int config_set(ragws_config_t *cfg, const char *section, const char *key, const char *value,
+               char *err, size_t errlen)
+{
+    const struct key_def *k;
+    char msg[512];
+    if (config_set_by_name(cfg, section, key, value, &k, msg, sizeof msg) == 0) return 0;
+    if (k) return fail(err, errlen, "%s.%s: %s", section, key, msg);
+    return fail(err, errlen, "%s", msg);
+}
+
+/* ---- file loading ---- */
