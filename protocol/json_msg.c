@@ -74,7 +74,8 @@ json_t *json_msg_textn(const char *s, size_t n)
     if (utf8_valid(s, n, NULL)) return json_stringn(s, n);
     char *c = malloc(n + 1);
     if (!c) return NULL;
-    memcpy(c, s, n + 1);
+    memcpy(c, s, n); /* s need not be NUL-terminated */
+    c[n] = 0;
     utf8_scrub(c, n);
     json_t *j = json_stringn(c, n);
     free(c);

@@ -30,9 +30,10 @@ BIN = os.environ.get("RAGWS_BIN", DEFAULT_BIN)  # run.py sets this from --bin
 
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
-# RAGWS_TEST_KEEPALIVE=1: Server.http without conn= reuses one keep-alive
-# connection per server (as a browser would) instead of one per request.
-KEEPALIVE_DEFAULT = os.environ.get("RAGWS_TEST_KEEPALIVE") == "1"
+# Server.http without conn= takes an idle keep-alive connection of the
+# server's pool (a new one when all are busy), as a browser does;
+# RAGWS_TEST_KEEPALIVE=0 opens one connection per request instead.
+KEEPALIVE_DEFAULT = os.environ.get("RAGWS_TEST_KEEPALIVE", "1") == "1"
 
 # Connection string of the private PostgreSQL cluster run.py starts for the
 # whole run (empty: none; servers then run without a database and readiness
@@ -473,9 +474,8 @@ class Server:
         for sanitizer reports. Returns the exit status (negative: signal)."""
         if self.proc is None:
             return None
-        if getattr(self, "_pool", None) is not None:
-            await self._pool.aclose()
-            self._pool = None
+        for conn in self.__dict__.pop("_idle", []):
+            await conn.aclose()
         for pid in list(self._paused):
             self.resume_worker(pid)
         if self.proc.poll() is None:
@@ -592,25 +592,30 @@ class Server:
                                   conn)
 
     async def _pooled(self, method, path, body, headers, timeout):
-        """A request on the server's shared keep-alive connection; once more
-        on a new one if a reused connection turns out closed by the server
-        (its idle timeout, a drain) before any answer came."""
+        """A request on an idle keep-alive connection of the server's pool (a
+        new one when all are busy, as a browser does: never two requests in
+        flight on one connection); once more on a new one if a reused
+        connection turns out closed by the server (its idle timeout, a
+        drain) before any answer came."""
+        idle = self.__dict__.setdefault("_idle", [])
         for attempt in (0, 1):
-            if getattr(self, "_pool", None) is None:
-                self._pool = HTTPConn(self.host, self.port, reconnect=True)
-            pool = self._pool
-            reused = pool.connections > 0 and not pool.closed
+            conn = idle.pop() if idle else HTTPConn(self.host, self.port, reconnect=True)
+            reused = conn.connections > 0 and not conn.closed
             try:
-                return await pool.request(method, path, body, headers, timeout)
+                result = await conn.request(method, path, body, headers, timeout)
             except (asyncio.IncompleteReadError, ConnectionError) as e:
-                await pool.aclose()
-                self._pool = None
+                await conn.aclose()
                 if not reused or (isinstance(e, asyncio.IncompleteReadError) and e.partial):
                     raise
+                continue
             except BaseException:
-                await pool.aclose()  # an answer may still come: never reuse it
-                self._pool = None
+                await conn.aclose()  # an answer may still come: never reuse it
                 raise
+            if conn.closed:
+                await conn.aclose()
+            else:
+                idle.append(conn)
+            return result
 
     def http_conn(self, reconnect=False):
         """A keep-alive HTTPConn to this server (not tracked: see

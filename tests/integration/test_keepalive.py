@@ -8,6 +8,8 @@ POSTed while a GET waits (that GET gets a noop, as engine.io answers)."""
 import asyncio
 import json
 
+import harness
+
 from harness import timeout
 from ragkit import conversation_messages, ensure_samples, unique
 
@@ -24,7 +26,8 @@ def packets(status, body):
 async def handshake(s, conn=None):
     status, h, body = await s.http("GET", EIO, conn=conn)
     assert status == 200 and body.startswith(b"0{"), (status, body)
-    assert (h.get("connection") or "").lower() == ("keep-alive" if conn else "close"), h
+    pooled = conn is not None or harness.KEEPALIVE_DEFAULT
+    assert (h.get("connection") or "").lower() == ("keep-alive" if pooled else "close"), h
     return json.loads(body[1:])["sid"]
 
 
