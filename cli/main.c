@@ -9,6 +9,7 @@
 #include "cli/db.h"
 #include "cli/publish.h"
 #include "base/config.h"
+#include "worker/api/routes.h"
 #include "worker/svc/auth.h"
 #include "master/master.h"
 #include "base/version.h"
@@ -89,7 +90,7 @@ int main(int argc, char **argv)
     /* The workers run the same checks (keys, auth.algorithms,
      * auth.endpoints): refuse here what they would refuse at start. */
     if ((strcmp(cmd, "check-config") == 0 || strcmp(cmd, "serve") == 0) &&
-        auth_init(cfg, err, sizeof err) < 0) {
+        (auth_init(cfg, err, sizeof err) < 0 || routes_check_config(cfg, err, sizeof err) < 0)) {
         fprintf(stderr, "ragws: %s\n", err);
         free(cfg);
         return 1;

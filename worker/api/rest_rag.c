@@ -14,7 +14,6 @@
 #include "worker/net/http.h"
 #include "worker/svc/rag.h"
 #include "worker/api/rest_rag.h"
-#include "worker/worker.h"
 
 /* ---- database-backed GETs ---- */
 
@@ -241,17 +240,7 @@ static void post_query(conn_t *c, const http_request_t *req, const char *body, s
     }
 }
 
-/* ---- routing ---- */
-
-static int starts_with(const http_request_t *req, const char *prefix, const char **rest,
-                       size_t *rest_len)
-{
-    size_t n = strlen(prefix);
-    if (req->path_len < n || memcmp(req->path, prefix, n) != 0) return 0;
-    *rest = req->path + n;
-    *rest_len = req->path_len - n;
-    return 1;
-}
+/* ---- handlers of the route table ---- */
 
 static int segment_ok(const char *s, size_t len)
 {
@@ -261,55 +250,42 @@ static int segment_ok(const char *s, size_t len)
     return 1;
 }
 
-int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t len,
-                      const char *owner)
+/* The route parameter `name` when it is a valid segment, else 400. */
+static int seg_param(conn_t *c, const route_params_t *params, const char *name, char seg[129],
+                     const char *what)
 {
-    int get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
-    int post = req->method_len == 4 && memcmp(req->method, "POST", 4) == 0;
-    const char *rest;
-    size_t rlen;
-    char seg[129];
-
-    if (req->path_len == 10 && memcmp(req->path, "/api/query", 10) == 0) {
-        if (!post) goto not_allowed;
-        post_query(c, req, body, len, owner);
-        return 1;
-    }
-    if (req->path_len == 16 && memcmp(req->path, "/api/collections", 16) == 0) {
-        if (!get) goto not_allowed;
-        db_get(c, req, SQL_COLLECTIONS, 0, NULL, "no collections");
-        return 1;
-    }
-    if (starts_with(req, "/api/collections/", &rest, &rlen) && !memchr(rest, '/', rlen)) {
-        if (!get) goto not_allowed;
-        if (!segment_ok(rest, rlen)) {
-            http_respond_error(c, 400, "VALIDATION_ERROR", "bad collection name");
-            return 1;
-        }
-        memcpy(seg, rest, rlen);
-        seg[rlen] = 0;
-        const char *vals[1] = {seg};
-        db_get(c, req, SQL_COLLECTION, 1, vals, "no such collection");
-        return 1;
-    }
-    if (starts_with(req, "/api/conversations/", &rest, &rlen)) {
-        const char *slash = memchr(rest, '/', rlen);
-        if (!slash || (size_t)(rest + rlen - slash) != 9 || memcmp(slash, "/messages", 9) != 0)
-            return 0;
-        if (!get) goto not_allowed;
-        size_t idlen = (size_t)(slash - rest);
-        if (!segment_ok(rest, idlen)) {
-            http_respond_error(c, 400, "VALIDATION_ERROR", "bad conversation id");
-            return 1;
-        }
-        memcpy(seg, rest, idlen);
-        seg[idlen] = 0;
-        const char *vals[2] = {seg, owner};
-        db_get(c, req, SQL_CONVERSATION_MESSAGES, 2, vals, "no such conversation");
-        return 1;
-    }
+    int n = route_param(params, name, seg, 129);
+    if (n > 0 && segment_ok(seg, (size_t)n)) return 1;
+    http_respond_error(c, 400, "VALIDATION_ERROR", what);
     return 0;
-not_allowed:
-    http_respond_error(c, 405, "METHOD_NOT_ALLOWED", "method not allowed on this path");
-    return 1;
+}
+
+void rest_post_query(conn_t *c, const http_request_t *req, const route_params_t *params,
+                     const char *body, size_t len)
+{
+    post_query(c, req, body, len, params->owner);
+}
+
+void rest_get_collections(conn_t *c, const http_request_t *req, const route_params_t *params,
+                          const char *body, size_t len)
+{
+    db_get(c, req, SQL_COLLECTIONS, 0, NULL, "no collections");
+}
+
+void rest_get_collection(conn_t *c, const http_request_t *req, const route_params_t *params,
+                         const char *body, size_t len)
+{
+    char seg[129];
+    if (!seg_param(c, params, "name", seg, "bad collection name")) return;
+    const char *vals[1] = {seg};
+    db_get(c, req, SQL_COLLECTION, 1, vals, "no such collection");
+}
+
+void rest_get_messages(conn_t *c, const http_request_t *req, const route_params_t *params,
+                       const char *body, size_t len)
+{
+    char seg[129];
+    if (!seg_param(c, params, "id", seg, "bad conversation id")) return;
+    const char *vals[2] = {seg, params->owner};
+    db_get(c, req, SQL_CONVERSATION_MESSAGES, 2, vals, "no such conversation");
 }

@@ -3,7 +3,7 @@
  * Memory per idle WebSocket is this struct alone: the HTTP input buffer is
  * freed after the upgrade, the send queue exists only while bytes wait, and
  * the wslay context only while a frame or a close is in progress
- * (worker/ws_session.c). */
+ * (worker/net/ws.c). */
 #ifndef RAGWS_WORKER_CONN_H
 #define RAGWS_WORKER_CONN_H
 
@@ -66,11 +66,15 @@ typedef struct conn {
     uint8_t state;
     uint16_t flags;
     uint8_t nsubs;
-    uint16_t strikes; /* rate-limit violations */
+    uint16_t strikes;    /* rate-limit violations */
+    uint16_t origin_len; /* of origin */
     uint32_t id;
     struct in6_addr peer; /* IPv4 mapped into IPv6 */
     char *sub;            /* JWT "sub" verified at the upgrade (NULL: none) */
 
+    /* HTTP: the allowed Origin of the request being handled (into c->in,
+     * NULL outside http.c's handling of it), for the CORS headers. */
+    const char *origin;
     /* HTTP: unparsed input (allocated while a request is incomplete). */
     char *in;
     uint32_t in_len, in_cap;
