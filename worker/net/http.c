@@ -38,14 +38,14 @@ static void in_discard(conn_t *c)
 }
 
 /* The allowed Origin to echo in Access-Control-Allow-Origin, if any: the
- * one of the request being answered on this connection (c->origin, set
+ * one of the request being answered on this connection (c->origin_*, set
  * while it is handled), else the one its pending asynchronous answer kept.
  * A handler may answer another connection's parked request (a POST that
  * completes a long-poll GET): that one gets its own request's Origin. */
 static int cors_origin(const conn_t *c, const char **origin)
 {
     if (c->origin_len) {
-        *origin = c->origin;
+        *origin = c->in + c->origin_off;
         return (int)c->origin_len;
     }
     if (c->flags & CF_HTTP_PENDING) {
@@ -62,11 +62,10 @@ static int cors_origin(const conn_t *c, const char **origin)
 static void set_origin(conn_t *c, const http_request_t *req)
 {
     const http_header_t *o = http_find_header(req, "Origin");
-    c->origin = NULL;
     c->origin_len = 0;
     if (o && o->value_len && o->value_len <= UINT16_MAX &&
         config_origin_allowed(net->cfg, o->value, o->value_len)) {
-        c->origin = o->value;
+        c->origin_off = (uint32_t)(o->value - c->in);
         c->origin_len = (uint16_t)o->value_len;
     }
 }
@@ -295,8 +294,7 @@ static long handle_request(conn_t *c, const http_request_t *req, size_t total)
         c->flags &= (uint16_t)~CF_KEEPALIVE;
     set_origin(c, req);
     int r = dispatch(c, req, total);
-    c->origin = NULL; /* it pointed into the request */
-    c->origin_len = 0;
+    c->origin_len = 0; /* it named a place in the request */
     return r < 0 || c->state == CONN_CLOSED ? -1 : (long)total;
 }
 

@@ -44,7 +44,9 @@ static uint64_t total_ws_connections(void)
 {
     uint64_t n = 0;
     SHM_FOR_EACH_SLOT(net->shm, i, SHM_LIVE)
-    n += stats_get(&net->shm->slots[i].stats.ws_connections);
+    {
+        n += stats_get(&net->shm->slots[i].stats.ws_connections);
+    }
     return n;
 }
 
