@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cli/db_admin.h"
 #include "base/log.h"
 #include "worker/svc/auth.h"
 #include "io/pg.h"
@@ -23,19 +22,30 @@
 #include "worker/net/handoff.h"
 #include "worker/net/ip_table.h"
 #include "worker/net/pubsub.h"
+#include "worker/net/net.h"
 #include "worker/net/ws.h"
+#include "worker/api/gate.h"
+#include "worker/api/routes.h"
 
 #define RING_DRAIN_BUDGET 8192 /* records per iteration before yielding */
 #define SCRATCH_BYTES     (64 * 1024)
 
 static worker_t the_worker;
 worker_t *wk = &the_worker;
+static net_ctx_t the_net;
 
 static loop_watch_t signal_watch;
 
 int worker_publish(const char *channel, size_t clen, const char *payload, size_t plen)
 {
-    return shm_publish(wk->shm, channel, clen, payload, plen);
+    return net_publish(channel, clen, payload, plen);
+}
+
+/* The drain state, in every context that reads it. */
+static void set_draining(int v)
+{
+    wk->draining = v;
+    net->draining = v;
 }
 
 /* ---- ring -> local subscribers ---- */
@@ -118,14 +128,14 @@ static void finish(void)
 {
     if (wk->stopping) return;
     wk->stopping = 1;
-    log_info("worker exiting (%u connections left)", wk->n_conns);
-    while (wk->conns) conn_close(wk->conns, "worker exit");
+    log_info("worker exiting (%u connections left)", net->n_conns);
+    while (net->conns) conn_close(net->conns, "worker exit");
     loop_stop(wk->loop);
 }
 
 static void close_all_going_away(void)
 {
-    for (conn_t *c = wk->conns, *next; c; c = next) {
+    for (conn_t *c = net->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == CONN_WS)
             ws_close(c, 1001, "server shutting down");
@@ -148,13 +158,13 @@ static void drain_step(uint64_t now)
     /* LLM streams too: an answer's follow-up questions are part of it. */
     int idle = rag_jobs_running() == 0 && llm_active_streams() == 0;
     if (wk->draining == 1 && (idle || now >= wk->drain_deadline_ms)) {
-        wk->draining = 2;
+        set_draining(2);
         close_all_going_away();
         uint64_t grace =
             wk->cfg->drain_timeout_ms < CLOSE_GRACE_MS ? wk->cfg->drain_timeout_ms : CLOSE_GRACE_MS;
         wk->drain_deadline_ms = now + grace;
     }
-    if (wk->draining == 2 && (!wk->n_conns || now >= wk->drain_deadline_ms)) finish();
+    if (wk->draining == 2 && (!net->n_conns || now >= wk->drain_deadline_ms)) finish();
 }
 
 /* A READY worker of a newer generation (a reload is under way), taken in
@@ -162,15 +172,18 @@ static void drain_step(uint64_t now)
 static int newer_ready_slot(void)
 {
     static int next;
-    for (int k = 0; k < SHM_MAX_SLOTS; k++) {
-        int i = (next + k) % SHM_MAX_SLOTS;
-        shm_slot_t *s = &wk->shm->slots[i];
-        if (atomic_load(&s->state) == SLOT_READY && atomic_load(&s->generation) > wk->generation) {
+    int first = -1;
+    SHM_FOR_EACH_SLOT(wk->shm, i, SHM_STATE(SLOT_READY))
+    {
+        if (atomic_load(&wk->shm->slots[i].generation) <= wk->generation) continue;
+        if (i >= next) {
             next = i + 1;
             return i;
         }
+        if (first < 0) first = i;
     }
-    return -1;
+    if (first >= 0) next = first + 1;
+    return first;
 }
 
 /* On reload, connections accepted but still in HTTP (a handshake not yet
@@ -179,7 +192,7 @@ static int newer_ready_slot(void)
 static void hand_over_http(void)
 {
     uint32_t n = 0;
-    for (conn_t *c = wk->conns, *next; c; c = next) {
+    for (conn_t *c = net->conns, *next; c; c = next) {
         next = c->next;
         if (c->state != CONN_HTTP || (c->flags & CF_HTTP_PENDING) || c->out.len) continue;
         int slot = newer_ready_slot();
@@ -192,7 +205,7 @@ static void hand_over_http(void)
 static void begin_drain(void)
 {
     if (wk->draining) return;
-    wk->draining = 1;
+    set_draining(1);
     wk->drain_deadline_ms = loop_now_ms(wk->loop) + wk->cfg->drain_timeout_ms;
     if (wk->listen_fd >= 0) {
         loop_watch_del(wk->loop, &wk->listen_watch);
@@ -202,7 +215,7 @@ static void begin_drain(void)
     hand_over_http();
     atomic_store(&wk->slot->state, SLOT_DRAINING);
     shm_notify_master(wk->shm);
-    log_info("draining %u connections, %u answers in flight (drain_timeout %u ms)", wk->n_conns,
+    log_info("draining %u connections, %u answers in flight (drain_timeout %u ms)", net->n_conns,
              rag_jobs_running(), wk->cfg->drain_timeout_ms);
     drain_step(loop_now_ms(wk->loop));
 }
@@ -221,12 +234,12 @@ static void sweep(loop_t *loop, loop_timer_t *t)
 {
     uint64_t now = loop_now_ms(loop);
     atomic_store_explicit(&wk->slot->heartbeat_ms, now, memory_order_relaxed);
-    for (conn_t *c = wk->conns, *next; c; c = next) {
+    for (conn_t *c = net->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == CONN_HTTP) {
             /* A REST answer being computed is not an idle connection. */
             if (now >= c->deadline_ms && !(c->flags & CF_HTTP_PENDING)) {
-                if (!(c->flags & CF_HAD_REQUEST)) stats_add(&wk->stats->handshake_timeouts, 1);
+                if (!(c->flags & CF_HAD_REQUEST)) stats_add(&net->stats->handshake_timeouts, 1);
                 conn_close(c, c->flags & CF_HAD_REQUEST ? "keep-alive idle timeout"
                                                         : "handshake timeout");
             }
@@ -252,16 +265,11 @@ static uint64_t min3(uint64_t a, uint64_t b, uint64_t c)
     return m < c ? m : c;
 }
 
-void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uint32_t generation,
-                 int listen_fd)
+/* The contexts: the worker's own and the transport's (net), with the
+ * route table and the auth hooks of worker/api. */
+static void setup_contexts(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx,
+                           uint32_t generation)
 {
-    char role[32];
-    snprintf(role, sizeof role, "worker %d", slot_idx);
-    log_setup(cfg->log_format == LOG_FORMAT_JSON, cfg->log_level, role);
-    /* If the master dies, so do we: no orphan keeps the port. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() == 1) _exit(1);
-
     wk->cfg = cfg;
     wk->shm = shm;
     wk->slot_idx = slot_idx;
@@ -269,23 +277,37 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
     wk->stats = &wk->slot->stats;
     wk->generation = generation;
     wk->loop = loop_new();
-    wk->ips = ip_table_new();
-    wk->scratch_cap = SCRATCH_BYTES;
-    wk->scratch = malloc(wk->scratch_cap);
     wk->ring_buf_cap = ring_max_record(shm_ring(shm)) + 64;
     wk->ring_buf = malloc(wk->ring_buf_cap);
+
+    net = &the_net;
+    net->loop = wk->loop;
+    net->cfg = cfg;
+    net->stats = wk->stats;
+    net->shm = shm;
+    net->slot_idx = slot_idx;
+    net->ips = ip_table_new();
+    net->scratch_cap = SCRATCH_BYTES;
+    net->scratch = malloc(net->scratch_cap);
     static const char ping[2] = {(char)0x89, 0x00};
-    wk->ping_frame = outbuf_new(2);
-    if (!wk->loop || !wk->ips || !wk->scratch || !wk->ring_buf || !wk->ping_frame) {
+    net->ping_frame = outbuf_new(2);
+    net->routes = api_routes;
+    net->n_routes = api_n_routes;
+    net->hooks.http_gate = gate_http;
+    net->hooks.ws_gate = gate_ws;
+    if (!wk->loop || !net->ips || !net->scratch || !wk->ring_buf || !net->ping_frame) {
         log_error("worker start: out of memory");
         _exit(1);
     }
-    memcpy(wk->ping_frame->data, ping, 2);
+    memcpy(net->ping_frame->data, ping, 2);
     wk->sweep_every_ms =
         min3(cfg->handshake_timeout_ms, cfg->keepalive_interval_ms, cfg->keepalive_timeout_ms) / 4;
     if (wk->sweep_every_ms < 20) wk->sweep_every_ms = 20;
     if (wk->sweep_every_ms > 250) wk->sweep_every_ms = 250;
+}
 
+static int setup_signals(void)
+{
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -295,9 +317,15 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     loop_watch_add(wk->loop, &signal_watch, sfd, EPOLLIN, on_signal, NULL);
+    return sfd;
+}
 
+/* Auth (keys and auth.endpoints against the routes), LLM, PostgreSQL,
+ * the hand-over socket, the ring and the listener. Exits on failure. */
+static void start_services(const ragws_config_t *cfg, shm_region_t *shm, int listen_fd)
+{
     char err[512];
-    if (auth_init(cfg, err, sizeof err) < 0) {
+    if (auth_init(cfg, err, sizeof err) < 0 || routes_check_config(cfg, err, sizeof err) < 0) {
         log_error("%s", err);
         _exit(2);
     }
@@ -311,14 +339,12 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
         log_error("PostgreSQL client could not start");
         _exit(2);
     }
-
     if (handoff_listen() < 0) {
         log_error("handoff socket: out of memory");
         _exit(2);
     }
     ring_reader_init(shm_ring(shm), &wk->reader);
     loop_watch_add(wk->loop, &wk->wake_watch, wk->slot->eventfd, EPOLLIN, on_wake, NULL);
-
     /* The master's socket of our position, kept across generations: the
      * worker it had before us may still accept from it while it drains. */
     wk->listen_fd = listen_fd;
@@ -327,6 +353,21 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
         log_error("listening socket: %s", strerror(errno));
         _exit(2);
     }
+}
+
+void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uint32_t generation,
+                 int listen_fd)
+{
+    char role[32];
+    snprintf(role, sizeof role, "worker %d", slot_idx);
+    log_setup(cfg->log_format == LOG_FORMAT_JSON, cfg->log_level, role);
+    /* If the master dies, so do we: no orphan keeps the port. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1) _exit(1);
+
+    setup_contexts(cfg, shm, slot_idx, generation);
+    int sfd = setup_signals();
+    start_services(cfg, shm, listen_fd);
 
     loop_set_before_sleep(wk->loop, before_sleep, NULL);
     loop_timer_start(wk->loop, &wk->sweep_timer, wk->sweep_every_ms, sweep, NULL);
@@ -343,9 +384,9 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
     llm_shutdown();
     auth_shutdown();
     pubsub_free_all();
-    ip_table_free(wk->ips);
-    outbuf_unref(wk->ping_frame);
-    free(wk->scratch);
+    ip_table_free(net->ips);
+    outbuf_unref(net->ping_frame);
+    free(net->scratch);
     free(wk->ring_buf);
     loop_free(wk->loop);
     close(sfd);

@@ -1,6 +1,9 @@
 /* A worker process: one event loop owning its listener, its client
  * connections, its ring cursor and its subscriber table (see README,
- * "Architecture"). There is one worker per process, reachable as `wk`. */
+ * "Architecture"). worker.c is the composition root: it fills the
+ * process contexts of the layers (net for worker/net), gives the
+ * transport the route table and the auth hooks of worker/api, starts the
+ * services and runs the loop. */
 #ifndef RAGWS_WORKER_WORKER_H
 #define RAGWS_WORKER_WORKER_H
 
@@ -10,10 +13,6 @@
 #include "shm/region.h"
 #include "shm/ring.h"
 #include "base/loop.h"
-#include "worker/net/outbuf.h"
-
-typedef struct conn conn_t;
-typedef struct ip_table ip_table_t;
 
 typedef struct worker {
     loop_t *loop;
@@ -33,24 +32,17 @@ typedef struct worker {
     ring_reader_t reader;
     char *ring_buf;
     size_t ring_buf_cap;
-    char *scratch; /* socket reads of upgraded connections land here */
-    size_t scratch_cap;
 
-    conn_t *conns; /* every connection, for the sweep */
-    uint32_t n_conns;
-    conn_t *dirty; /* connections with output to flush before sleeping */
-    ip_table_t *ips;
-
-    outbuf_t *ping_frame; /* shared, pre-encoded */
-    int draining;
+    int draining; /* 1 answers finishing, 2 closing; mirrored in net->draining */
     int stopping;
     uint64_t drain_deadline_ms;
     uint64_t sweep_every_ms;
-    /* Set while an LLM token is being handed to an endpoint: frames sent
-     * meanwhile are timed from the token's arrival (token latency stats). */
-    uint64_t token_stamp_ns;
 } worker_t;
 
+/* The worker's own state (worker.c). The transport's is net (worker/net/
+ * net.h); files outside worker.c that still read wk (engineio.c,
+ * socketio.c, rest_metrics.c, rag.c, io/pg.c) move to their layer's
+ * context as the restructure goes on. */
 extern worker_t *wk;
 
 /* Runs the worker; never returns (exits the process). listen_fd is the
@@ -58,7 +50,7 @@ extern worker_t *wk;
 void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uint32_t generation,
                  int listen_fd);
 
-/* Publish into the ring (any endpoint, REST or WebSocket). */
+/* Publish into the ring (net_publish, worker/net/pubsub.h). */
 int worker_publish(const char *channel, size_t clen, const char *payload, size_t plen);
 
 #endif

@@ -1,8 +1,9 @@
 /* REST twins of the RAG endpoints (SPEC S8): POST /api/query, collections
  * and conversation history. Answers are asynchronous (http_begin_async):
  * they come from the database or a rag job, never by blocking the loop.
- * JSON for listings is built by PostgreSQL itself (json_agg), so the rows
- * go to the client without a second encoding here. */
+ * JSON for listings is built by PostgreSQL itself (json_agg, the queries
+ * of worker/svc/store_rest.h), so the rows go to the client without a
+ * second encoding here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,8 @@
 #include "io/pg.h"
 #include "worker/net/http.h"
 #include "worker/svc/rag.h"
+#include "worker/svc/store_rest.h"
 #include "worker/api/rest_rag.h"
-#include "worker/worker.h"
 
 /* ---- database-backed GETs ---- */
 
@@ -73,48 +74,6 @@ static void db_get(conn_t *c, const http_request_t *req, const char *sql, int n,
         http_end_async(c);
     }
 }
-
-static const char SQL_COLLECTIONS[] =
-    "SELECT json_build_object('collections', coalesce(json_agg(json_build_object("
-    " 'name', s.name, 'description', s.description, 'total_documents', s.docs,"
-    " 'total_chunks', s.chunks, 'storage_size_mb', round(s.bytes / 1048576.0, 3),"
-    " 'last_updated', s.last_updated) ORDER BY s.name), '[]'::json))::text"
-    " FROM (SELECT col.name, col.description,"
-    "  (SELECT count(*) FROM documents d WHERE d.collection_id = col.id) AS docs,"
-    "  (SELECT count(*) FROM chunks c WHERE c.collection_id = col.id) AS chunks,"
-    "  (SELECT coalesce(sum(d.size_bytes), 0) FROM documents d WHERE d.collection_id = col.id) AS "
-    "bytes,"
-    "  greatest(col.created_at, (SELECT max(d.created_at) FROM documents d"
-    "   WHERE d.collection_id = col.id)) AS last_updated"
-    "  FROM collections col) s";
-
-static const char SQL_COLLECTION[] =
-    "SELECT json_build_object('name', col.name, 'description', col.description,"
-    " 'created_at', col.created_at,"
-    " 'total_documents', (SELECT count(*) FROM documents d WHERE d.collection_id = col.id),"
-    " 'total_chunks', (SELECT count(*) FROM chunks c WHERE c.collection_id = col.id),"
-    " 'documents', coalesce((SELECT json_agg(json_build_object('document_id', d.id,"
-    "   'filename', d.filename, 'content_type', d.content_type, 'size_bytes', d.size_bytes,"
-    "   'status', d.status, 'created_at', d.created_at,"
-    "   'chunks', (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)) ORDER BY d.id)"
-    "  FROM documents d WHERE d.collection_id = col.id), '[]'::json))::text"
-    " FROM collections col WHERE col.name = $1";
-
-/* {id} is the numeric conversation id or an external id (chat session,
- * Socket.IO chat_id, /ws/conversation session ...). $2: the owner filter
- * (NULL: none; "": conversations without owner). Another user's
- * conversation is simply not found (404), so ids cannot be probed. */
-static const char SQL_CONVERSATION_MESSAGES[] =
-    "SELECT json_build_object('conversation_id', cv.id, 'kind', cv.kind,"
-    " 'external_id', cv.external_id, 'created_at', cv.created_at,"
-    " 'messages', coalesce((SELECT json_agg(json_build_object('id', m.id, 'role', m.role,"
-    "   'content', m.content, 'status', m.status, 'metadata', m.metadata,"
-    "   'created_at', m.created_at) ORDER BY m.id)"
-    "  FROM messages m WHERE m.conversation_id = cv.id), '[]'::json))::text"
-    " FROM conversations cv"
-    " WHERE (($1 ~ '^[0-9]{1,18}$' AND cv.id = $1::bigint) OR cv.external_id = $1)"
-    "  AND ($2::text IS NULL OR cv.owner IS NOT DISTINCT FROM nullif($2, ''))"
-    " ORDER BY (cv.id::text = $1) DESC, cv.updated_at DESC LIMIT 1";
 
 /* ---- POST /api/query ---- */
 
@@ -241,17 +200,7 @@ static void post_query(conn_t *c, const http_request_t *req, const char *body, s
     }
 }
 
-/* ---- routing ---- */
-
-static int starts_with(const http_request_t *req, const char *prefix, const char **rest,
-                       size_t *rest_len)
-{
-    size_t n = strlen(prefix);
-    if (req->path_len < n || memcmp(req->path, prefix, n) != 0) return 0;
-    *rest = req->path + n;
-    *rest_len = req->path_len - n;
-    return 1;
-}
+/* ---- handlers of the route table ---- */
 
 static int segment_ok(const char *s, size_t len)
 {
@@ -261,55 +210,42 @@ static int segment_ok(const char *s, size_t len)
     return 1;
 }
 
-int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t len,
-                      const char *owner)
+/* The route parameter `name` when it is a valid segment, else 400. */
+static int seg_param(conn_t *c, const route_params_t *params, const char *name, char seg[129],
+                     const char *what)
 {
-    int get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
-    int post = req->method_len == 4 && memcmp(req->method, "POST", 4) == 0;
-    const char *rest;
-    size_t rlen;
-    char seg[129];
-
-    if (req->path_len == 10 && memcmp(req->path, "/api/query", 10) == 0) {
-        if (!post) goto not_allowed;
-        post_query(c, req, body, len, owner);
-        return 1;
-    }
-    if (req->path_len == 16 && memcmp(req->path, "/api/collections", 16) == 0) {
-        if (!get) goto not_allowed;
-        db_get(c, req, SQL_COLLECTIONS, 0, NULL, "no collections");
-        return 1;
-    }
-    if (starts_with(req, "/api/collections/", &rest, &rlen) && !memchr(rest, '/', rlen)) {
-        if (!get) goto not_allowed;
-        if (!segment_ok(rest, rlen)) {
-            http_respond_error(c, 400, "VALIDATION_ERROR", "bad collection name");
-            return 1;
-        }
-        memcpy(seg, rest, rlen);
-        seg[rlen] = 0;
-        const char *vals[1] = {seg};
-        db_get(c, req, SQL_COLLECTION, 1, vals, "no such collection");
-        return 1;
-    }
-    if (starts_with(req, "/api/conversations/", &rest, &rlen)) {
-        const char *slash = memchr(rest, '/', rlen);
-        if (!slash || (size_t)(rest + rlen - slash) != 9 || memcmp(slash, "/messages", 9) != 0)
-            return 0;
-        if (!get) goto not_allowed;
-        size_t idlen = (size_t)(slash - rest);
-        if (!segment_ok(rest, idlen)) {
-            http_respond_error(c, 400, "VALIDATION_ERROR", "bad conversation id");
-            return 1;
-        }
-        memcpy(seg, rest, idlen);
-        seg[idlen] = 0;
-        const char *vals[2] = {seg, owner};
-        db_get(c, req, SQL_CONVERSATION_MESSAGES, 2, vals, "no such conversation");
-        return 1;
-    }
+    int n = route_param(params, name, seg, 129);
+    if (n > 0 && segment_ok(seg, (size_t)n)) return 1;
+    http_respond_error(c, 400, "VALIDATION_ERROR", what);
     return 0;
-not_allowed:
-    http_respond_error(c, 405, "METHOD_NOT_ALLOWED", "method not allowed on this path");
-    return 1;
+}
+
+void rest_post_query(conn_t *c, const http_request_t *req, const route_params_t *params,
+                     const char *body, size_t len)
+{
+    post_query(c, req, body, len, params->owner);
+}
+
+void rest_get_collections(conn_t *c, const http_request_t *req, const route_params_t *params,
+                          const char *body, size_t len)
+{
+    db_get(c, req, STORE_SQL_COLLECTIONS, 0, NULL, "no collections");
+}
+
+void rest_get_collection(conn_t *c, const http_request_t *req, const route_params_t *params,
+                         const char *body, size_t len)
+{
+    char seg[129];
+    if (!seg_param(c, params, "name", seg, "bad collection name")) return;
+    const char *vals[1] = {seg};
+    db_get(c, req, STORE_SQL_COLLECTION, 1, vals, "no such collection");
+}
+
+void rest_get_messages(conn_t *c, const http_request_t *req, const route_params_t *params,
+                       const char *body, size_t len)
+{
+    char seg[129];
+    if (!seg_param(c, params, "id", seg, "bad conversation id")) return;
+    const char *vals[2] = {seg, params->owner};
+    db_get(c, req, STORE_SQL_CONVERSATION_MESSAGES, 2, vals, "no such conversation");
 }

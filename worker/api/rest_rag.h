@@ -6,13 +6,20 @@
 
 #include "worker/net/conn.h"
 #include "protocol/http_parser.h"
+#include "worker/net/route.h"
 
-/* Returns 1 when the path was one of ours (answered or answering). owner:
- * NULL when auth is off (every conversation is readable); else the
- * caller's JWT sub, "" for none: only conversations stored with that owner
- * (NULL owner for "") are found, the others answer 404. A conversation
- * POST /api/query creates gets that owner. */
-int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t len,
-                      const char *owner);
+/* Handlers of the route table (worker/api/routes.c). params->owner: NULL
+ * when auth is off (every conversation is readable); else the caller's JWT
+ * sub, "" for none: only conversations stored with that owner (NULL owner
+ * for "") are found, the others answer 404. A conversation POST /api/query
+ * creates gets that owner. */
+void rest_post_query(conn_t *c, const http_request_t *req, const route_params_t *params,
+                     const char *body, size_t len);
+void rest_get_collections(conn_t *c, const http_request_t *req, const route_params_t *params,
+                          const char *body, size_t len);
+void rest_get_collection(conn_t *c, const http_request_t *req, const route_params_t *params,
+                         const char *body, size_t len);
+void rest_get_messages(conn_t *c, const http_request_t *req, const route_params_t *params,
+                       const char *body, size_t len);
 
 #endif

@@ -267,9 +267,11 @@ static void ev_sources(void *ud, const rag_source_t *src, size_t n)
     emit(j->s, "message_sources", sio_sources_data(j->chat_id, arr));
 }
 
-static void ev_token(void *ud, const char *text, size_t len, uint32_t position)
+static void ev_token(void *ud, const char *text, size_t len, uint32_t position,
+                     uint64_t arrived_ns)
 {
     (void)position;
+    (void)arrived_ns; /* eio_send takes no arrival time yet: see the report */
     sio_job_t *j = ud;
     emit(j->s, "message_token", sio_token_data(j->chat_id, text, len));
 }

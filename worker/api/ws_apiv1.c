@@ -10,7 +10,7 @@
 #include "protocol/json_msg.h"
 #include "worker/net/route.h"
 #include "worker/svc/rag.h"
-#include "worker/worker.h"
+#include "worker/net/net.h"
 #include "worker/net/ws.h"
 
 typedef struct apiv1_session apiv1_session_t;
@@ -32,7 +32,7 @@ struct apiv1_session {
 static void apiv1_send_error(conn_t *c, const char *code, const char *message)
 {
     ws_send_owned(c, apiv1_error(code, message));
-    stats_add(&wk->stats->errors, 1);
+    stats_add(&net->stats->errors, 1);
 }
 
 static void remove_job(apiv1_job_t *j)
@@ -103,7 +103,7 @@ static void query(apiv1_session_t *s, json_t *msg)
         apiv1_send_error(s->c, ERR_VALIDATION, "content.context.collection is not a valid name");
         return;
     }
-    if (s->n_jobs >= wk->cfg->max_inflight_per_connection) {
+    if (s->n_jobs >= net->cfg->max_inflight_per_connection) {
         apiv1_send_error(s->c, "TOO_MANY_REQUESTS", "wait for the current answers to complete");
         return;
     }
@@ -141,7 +141,7 @@ static apiv1_session_t *session(conn_t *c)
     apiv1_session_t *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->c = c;
-    snprintf(s->conv_ext, sizeof s->conv_ext, "w%d-%u-%llx", wk->slot_idx, c->id,
+    snprintf(s->conv_ext, sizeof s->conv_ext, "w%d-%u-%llx", net->slot_idx, c->id,
              (unsigned long long)loop_clock_ns());
     c->ep_data = s;
     return s;

@@ -10,7 +10,7 @@
 #include "io/pg.h"
 #include "worker/net/route.h"
 #include "worker/svc/rag.h"
-#include "worker/worker.h"
+#include "worker/net/net.h"
 #include "worker/net/ws.h"
 
 #define CHAT_REMEMBER 64 /* bot_N -> stored message id, most recent answers */
@@ -53,7 +53,7 @@ static const char SQL_REACTION[] =
 
 static void chat_send_error_id(conn_t *c, const char *code, const char *message, const char *id)
 {
-    stats_add(&wk->stats->errors, 1);
+    stats_add(&net->stats->errors, 1);
     ws_send_owned(c, chat_error(message, id, code));
 }
 
@@ -84,11 +84,11 @@ static void remove_job(chat_job_t *j)
     free(j);
 }
 
-static void ev_token(void *ud, const char *text, size_t len, uint32_t position)
+static void ev_token(void *ud, const char *text, size_t len, uint32_t position, uint64_t arrived_ns)
 {
     (void)position;
     chat_job_t *j = ud;
-    ws_send_owned(j->s->c, chat_chunk(j->bot_id, text, len));
+    ws_send_owned_at(j->s->c, chat_chunk(j->bot_id, text, len), arrived_ns);
 }
 
 static void ev_complete(void *ud, const rag_result_t *r)
@@ -118,7 +118,7 @@ static const rag_events_t chat_events = {
 
 static void ask(chat_session_t *s, const chat_msg_t *m)
 {
-    if (s->n_jobs >= wk->cfg->max_inflight_per_connection) {
+    if (s->n_jobs >= net->cfg->max_inflight_per_connection) {
         chat_send_error(s->c, "TOO_MANY_REQUESTS", "wait for the current answers to complete");
         return;
     }

@@ -9,13 +9,13 @@
 #include "protocol/json_msg.h"
 #include "protocol/monitor.h"
 #include "worker/net/route.h"
-#include "worker/worker.h"
+#include "worker/net/net.h"
 #include "worker/net/ws.h"
 
 static void monitor_send_error(conn_t *c, const char *code, const char *message)
 {
     ws_send_owned(c, envelope_error(NULL, code, message, NULL, 1));
-    stats_add(&wk->stats->errors, 1);
+    stats_add(&net->stats->errors, 1);
 }
 
 static void monitor_on_text(conn_t *c, const char *msg, size_t len)

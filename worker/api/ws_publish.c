@@ -8,13 +8,14 @@
 #include "protocol/envelope.h"
 #include "protocol/publish.h"
 #include "worker/net/route.h"
-#include "worker/worker.h"
+#include "worker/net/net.h"
+#include "worker/net/pubsub.h"
 #include "worker/net/ws.h"
 
 static void publish_send_error(conn_t *c, const char *code, const char *message)
 {
     ws_send_owned(c, envelope_error(NULL, code, message, NULL, 1));
-    stats_add(&wk->stats->errors, 1);
+    stats_add(&net->stats->errors, 1);
 }
 
 static void publish_on_text(conn_t *c, const char *msg, size_t len)
@@ -26,7 +27,7 @@ static void publish_on_text(conn_t *c, const char *msg, size_t len)
         publish_send_error(c, code, err);
         return;
     }
-    int rc = worker_publish(req.channel, req.channel_len, req.payload, req.payload_len);
+    int rc = net_publish(req.channel, req.channel_len, req.payload, req.payload_len);
     if (rc < 0)
         publish_send_error(c, "VALIDATION_ERROR",
                            "message too large for the broadcast ring (shm.ring_size / 4)");
@@ -35,7 +36,7 @@ static void publish_on_text(conn_t *c, const char *msg, size_t len)
 
 const endpoint_t ep_publish = {
     .path = "/ws/publish",
-    .admin = 1,
+    .no_rate_limit = 1, /* admin producers stream at high rates */
     .on_text = publish_on_text,
     .send_error = publish_send_error,
 };

@@ -8,7 +8,7 @@
 #include "protocol/query.h"
 #include "worker/net/route.h"
 #include "worker/svc/rag.h"
-#include "worker/worker.h"
+#include "worker/net/net.h"
 #include "worker/net/ws.h"
 
 typedef struct qsession qsession_t;
@@ -36,7 +36,7 @@ struct qsession {
 
 static void query_send_error(conn_t *c, const char *code, const char *message)
 {
-    stats_add(&wk->stats->errors, 1);
+    stats_add(&net->stats->errors, 1);
     ws_send_owned(c, query_error(NULL, code, message, "validation", 1));
 }
 
@@ -77,10 +77,11 @@ static void ev_sources(void *ud, const rag_source_t *src, size_t n)
     }
 }
 
-static void ev_token(void *ud, const char *text, size_t len, uint32_t position)
+static void ev_token(void *ud, const char *text, size_t len, uint32_t position, uint64_t arrived_ns)
 {
     qreq_t *r = ud;
-    if (r->stream) ws_send_owned(r->s->c, query_token(r->rid, text, len, position, 0));
+    if (r->stream)
+        ws_send_owned_at(r->s->c, query_token(r->rid, text, len, position, 0), arrived_ns);
 }
 
 static void ev_complete(void *ud, const rag_result_t *res)
@@ -113,17 +114,17 @@ static const rag_events_t query_events = {
 static void start_query(qsession_t *s, const query_msg_t *m)
 {
     if (find_req(s, m->request_id)) {
-        stats_add(&wk->stats->errors, 1);
+        stats_add(&net->stats->errors, 1);
         ws_send_owned(s->c, query_error(m->request_id, "DUPLICATE_REQUEST_ID",
                                         "a request with this request_id is still in flight",
                                         "validation", 1));
         return;
     }
-    if (s->n >= wk->cfg->max_inflight_per_connection) {
+    if (s->n >= net->cfg->max_inflight_per_connection) {
         char msg[128];
         snprintf(msg, sizeof msg, "at most %u queries may run at once on a connection",
-                 wk->cfg->max_inflight_per_connection);
-        stats_add(&wk->stats->errors, 1);
+                 net->cfg->max_inflight_per_connection);
+        stats_add(&net->stats->errors, 1);
         ws_send_owned(s->c, query_error(m->request_id, "TOO_MANY_REQUESTS", msg, "validation", 1));
         return;
     }
@@ -161,7 +162,7 @@ static void control(qsession_t *s, const query_msg_t *m)
 {
     qreq_t *r = find_req(s, m->request_id);
     if (!r) {
-        stats_add(&wk->stats->errors, 1);
+        stats_add(&net->stats->errors, 1);
         ws_send_owned(s->c,
                       query_error(m->request_id, "UNKNOWN_REQUEST_ID",
                                   "no request with this request_id is in flight", "validation", 1));
@@ -194,7 +195,7 @@ static void query_on_open(conn_t *c, void *open_arg)
     s->temperature = -1;
     snprintf(s->response_format, sizeof s->response_format, "with_citations");
     /* Each connection is one stored conversation. */
-    snprintf(s->conv_ext, sizeof s->conv_ext, "w%d-%u-%llx", wk->slot_idx, c->id,
+    snprintf(s->conv_ext, sizeof s->conv_ext, "w%d-%u-%llx", net->slot_idx, c->id,
              (unsigned long long)loop_clock_ns());
     c->ep_data = s;
 }
@@ -207,7 +208,7 @@ static void query_on_text(conn_t *c, const char *data, size_t len)
     const char *code;
     char err[256];
     if (query_msg_parse(data, len, &m, &code, err, sizeof err) < 0) {
-        stats_add(&wk->stats->errors, 1);
+        stats_add(&net->stats->errors, 1);
         ws_send_owned(c, query_error(m.request_id, code, err, "validation", 1));
         query_msg_free(&m);
         return;

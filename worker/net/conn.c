@@ -15,10 +15,12 @@
 #include "worker/net/http.h"
 #include "worker/net/ip_table.h"
 #include "worker/net/pubsub.h"
-#include "worker/worker.h"
+#include "worker/net/net.h"
 #include "worker/net/ws.h"
 
 #define FLUSH_IOV 64
+
+net_ctx_t *net; /* set by worker.c before the loop runs */
 
 static uint32_t next_conn_id;
 
@@ -64,7 +66,7 @@ static void slow_last_write(conn_t *c)
     int n = outq_iov(&c->out, iov, FLUSH_IOV);
     ssize_t w = writev(c->watch.fd, iov, n);
     if (w > 0) {
-        stats_add(&wk->stats->bytes_out, (uint64_t)w);
+        stats_add(&net->stats->bytes_out, (uint64_t)w);
         outq_consume(&c->out, (size_t)w, NULL, NULL);
     }
 }
@@ -86,17 +88,17 @@ void conn_close(conn_t *c, const char *why)
         if (c->ep && c->ep->on_close) c->ep->on_close(c);
         pubsub_unsubscribe_all(c);
         ws_release(c);
-        stats_sub(&wk->stats->ws_connections, 1);
+        stats_sub(&net->stats->ws_connections, 1);
     } else {
         http_abort_async(c);
-        stats_sub(&wk->stats->http_connections, 1);
+        stats_sub(&net->stats->http_connections, 1);
     }
-    ip_table_release(wk->ips, &c->peer);
+    ip_table_release(net->ips, &c->peer);
     if (c->flags & CF_SLOW) slow_last_write(c); /* the close frame is not dropped */
     /* close() alone removes the fd from epoll, unless another reference to
      * the socket lives on (a hand-over in flight): then say it. */
     if (c->flags & CF_HANDED_OVER)
-        loop_watch_del(wk->loop, &c->watch);
+        loop_watch_del(net->loop, &c->watch);
     else
         c->watch.cb = NULL;
     close(c->watch.fd);
@@ -107,10 +109,10 @@ void conn_close(conn_t *c, const char *why)
     if (c->prev)
         c->prev->next = c->next;
     else
-        wk->conns = c->next;
+        net->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    wk->n_conns--;
-    loop_free_later(wk->loop, c, conn_free);
+    net->n_conns--;
+    loop_free_later(net->loop, c, conn_free);
 }
 
 static void count_written(void *ud, outbuf_t *b)
@@ -119,9 +121,9 @@ static void count_written(void *ud, outbuf_t *b)
     if (b->publish_ns) {
         uint64_t us = (loop_clock_ns() - b->publish_ns) / 1000;
         if (b->is_token)
-            stats_observe_token_latency(wk->stats, us);
+            stats_observe_token_latency(net->stats, us);
         else
-            stats_observe_latency(wk->stats, us, 1);
+            stats_observe_latency(net->stats, us, 1);
     }
 }
 
@@ -140,7 +142,7 @@ void conn_flush(conn_t *c)
             conn_close(c, strerror(errno));
             return;
         }
-        stats_add(&wk->stats->bytes_out, (uint64_t)w);
+        stats_add(&net->stats->bytes_out, (uint64_t)w);
         outq_consume(&c->out, (size_t)w, count_written, NULL);
         /* A short write means the socket buffer is full. */
         size_t asked = 0;
@@ -160,9 +162,9 @@ void conn_flush(conn_t *c)
 
 void conn_flush_dirty(void)
 {
-    while (wk->dirty) {
-        conn_t *c = wk->dirty;
-        wk->dirty = c->dirty_next;
+    while (net->dirty) {
+        conn_t *c = net->dirty;
+        net->dirty = c->dirty_next;
         c->dirty_next = NULL;
         c->flags &= (uint16_t)~CF_DIRTY;
         if (c->state != CONN_CLOSED && !(c->flags & CF_BLOCKED)) conn_flush(c);
@@ -175,8 +177,8 @@ void conn_mark_dirty(conn_t *c)
 {
     if (c->flags & CF_DIRTY) return;
     c->flags |= CF_DIRTY;
-    c->dirty_next = wk->dirty;
-    wk->dirty = c;
+    c->dirty_next = net->dirty;
+    net->dirty = c;
 }
 
 static void slow_consumer(conn_t *c)
@@ -184,7 +186,7 @@ static void slow_consumer(conn_t *c)
     char ip[64];
     log_warn("conn %u (%s): slow consumer, %zu bytes queued; closing 1008", c->id,
              conn_peer_text(c, ip, sizeof ip), c->out.bytes);
-    stats_add(&wk->stats->slow_consumers, 1);
+    stats_add(&net->stats->slow_consumers, 1);
     c->flags |= CF_SLOW;
     /* Drop what it has not started to receive, then say why. */
     outq_drop_unstarted(&c->out);
@@ -221,11 +223,11 @@ int conn_send(conn_t *c, outbuf_t *b)
     /* Over the limit: hand the kernel what it takes now; only a client
      * whose socket is full too is a slow consumer, not one that received
      * a burst between two flushes. */
-    if (c->out.bytes > wk->cfg->send_buffer_limit && !(c->flags & CF_BLOCKED)) {
+    if (c->out.bytes > net->cfg->send_buffer_limit && !(c->flags & CF_BLOCKED)) {
         conn_flush(c);
         if (c->state == CONN_CLOSED) return -1;
     }
-    if (c->out.bytes > wk->cfg->send_buffer_limit) {
+    if (c->out.bytes > net->cfg->send_buffer_limit) {
         slow_consumer(c);
         return -1;
     }
@@ -290,19 +292,19 @@ static conn_t *setup_conn(int fd, const struct sockaddr_storage *ss, int adopted
         if (IN6_IS_ADDR_LOOPBACK(&c->peer)) c->flags |= CF_LOOPBACK;
         if (IN6_IS_ADDR_V4MAPPED(&c->peer) && c->peer.s6_addr[12] == 127) c->flags |= CF_LOOPBACK;
     }
-    if (config_proxy_trusted(wk->cfg, c->peer.s6_addr)) c->flags |= CF_TRUSTED_PROXY;
+    if (config_proxy_trusted(net->cfg, c->peer.s6_addr)) c->flags |= CF_TRUSTED_PROXY;
     /* A handed-over socket was admitted by the worker that accepted it; a
      * trusted proxy carries many clients, so its address has no limit. */
-    uint32_t per_ip = (adopted || (c->flags & CF_TRUSTED_PROXY)) && wk->cfg->max_connections_per_ip
+    uint32_t per_ip = (adopted || (c->flags & CF_TRUSTED_PROXY)) && net->cfg->max_connections_per_ip
                           ? UINT32_MAX
-                          : wk->cfg->max_connections_per_ip;
-    if (ip_table_acquire(wk->ips, &c->peer, per_ip) < 0) {
+                          : net->cfg->max_connections_per_ip;
+    if (ip_table_acquire(net->ips, &c->peer, per_ip) < 0) {
         /* Over the per-IP limit: refuse before spending anything on it. */
         static const char resp[] = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
                                    "Content-Length: 0\r\nConnection: close\r\n\r\n";
         /* Counted before the answer leaves, so a client that reads the 503
          * and then /metrics always finds it counted. */
-        stats_add(&wk->stats->rejected_full, 1);
+        stats_add(&net->stats->rejected_full, 1);
         ssize_t n = write(fd, resp, sizeof resp - 1);
         (void)n;
         close(fd);
@@ -312,20 +314,20 @@ static conn_t *setup_conn(int fd, const struct sockaddr_storage *ss, int adopted
     /* TCP_NODELAY comes from the listener (accepted sockets inherit it);
      * a socket handed over by another worker already has it too. */
     c->state = CONN_HTTP;
-    c->deadline_ms = loop_now_ms(wk->loop) + wk->cfg->handshake_timeout_ms;
-    if (loop_watch_add(wk->loop, &c->watch, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, conn_io,
+    c->deadline_ms = loop_now_ms(net->loop) + net->cfg->handshake_timeout_ms;
+    if (loop_watch_add(net->loop, &c->watch, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, conn_io,
                        c) < 0) {
-        ip_table_release(wk->ips, &c->peer);
+        ip_table_release(net->ips, &c->peer);
         close(fd);
         free(c);
         return NULL;
     }
-    c->next = wk->conns;
-    if (wk->conns) wk->conns->prev = c;
-    wk->conns = c;
-    wk->n_conns++;
-    if (!adopted) stats_add(&wk->stats->accepted, 1);
-    stats_add(&wk->stats->http_connections, 1);
+    c->next = net->conns;
+    if (net->conns) net->conns->prev = c;
+    net->conns = c;
+    net->n_conns++;
+    if (!adopted) stats_add(&net->stats->accepted, 1);
+    stats_add(&net->stats->http_connections, 1);
     return c;
 }
 
@@ -458,7 +460,7 @@ int conn_request_loopback(const conn_t *c, const http_request_t *req)
      * trusted hop vouches only for the address to its left. */
     for (int i = n - 1; i >= 0; i--) {
         if (!ok[i]) return 0;
-        if (i > 0 && config_proxy_trusted(wk->cfg, addr[i])) continue;
+        if (i > 0 && config_proxy_trusted(net->cfg, addr[i])) continue;
         return addr_loopback(addr[i]);
     }
     return 0;

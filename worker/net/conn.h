@@ -3,7 +3,7 @@
  * Memory per idle WebSocket is this struct alone: the HTTP input buffer is
  * freed after the upgrade, the send queue exists only while bytes wait, and
  * the wslay context only while a frame or a close is in progress
- * (worker/ws_session.c). */
+ * (worker/net/ws.c). */
 #ifndef RAGWS_WORKER_CONN_H
 #define RAGWS_WORKER_CONN_H
 
@@ -64,14 +64,22 @@ typedef struct conn {
     struct conn *prev, *next; /* worker's list of all connections */
     struct conn *dirty_next;
     uint8_t state;
-    uint16_t flags;
     uint8_t nsubs;
+    uint16_t flags;
     uint16_t strikes; /* rate-limit violations */
+    /* HTTP: the allowed Origin of the request being handled, at
+     * c->in + origin_off (origin_len 0 outside http.c's handling of a
+     * request, or when it has none), for the CORS headers. */
+    uint16_t origin_len;
     uint32_t id;
+    uint32_t origin_off;
     struct in6_addr peer; /* IPv4 mapped into IPv6 */
     char *sub;            /* JWT "sub" verified at the upgrade (NULL: none) */
 
-    /* HTTP: unparsed input (allocated while a request is incomplete). */
+    /* HTTP: unparsed input (allocated while a request is incomplete). Not
+     * a buf_t (base/buf.h): read(2) writes straight into its spare
+     * capacity, the hand-over sends and adopts it as it is, and buf_t's
+     * wider fields would grow every connection by 16 bytes. */
     char *in;
     uint32_t in_len, in_cap;
 

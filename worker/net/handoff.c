@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "worker/worker.h"
+#include "worker/net/net.h"
 
 #define HANDOFF_MAGIC 0x68616e64u /* "hand" */
 
@@ -57,8 +57,8 @@ int handoff_listen(void)
 {
     rx_buf = malloc(sizeof(handoff_hdr_t) + HANDOFF_MAX_BYTES);
     if (!rx_buf) return -1;
-    return loop_watch_add(wk->loop, &handoff_watch, wk->slot->handoff_fd[0], EPOLLIN, on_handoff,
-                          NULL);
+    return loop_watch_add(net->loop, &handoff_watch, net->shm->slots[net->slot_idx].handoff_fd[0],
+                          EPOLLIN, on_handoff, NULL);
 }
 
 int handoff_send(conn_t *c, int slot)
@@ -78,11 +78,11 @@ int handoff_send(conn_t *c, int slot)
     cm->cmsg_type = SCM_RIGHTS;
     cm->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cm), &c->watch.fd, sizeof(int));
-    if (sendmsg(wk->shm->slots[slot].handoff_fd[1], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+    if (sendmsg(net->shm->slots[slot].handoff_fd[1], &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
         log_warn("handing a connection to worker %d failed: %s", slot, strerror(errno));
         return -1;
     }
-    stats_add(&wk->stats->handoffs, 1);
+    stats_add(&net->stats->handoffs, 1);
     c->flags |= CF_HANDED_OVER;
     /* The datagram holds its own reference to the socket: closing ours
      * does not end the TCP connection. */

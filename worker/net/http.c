@@ -1,19 +1,17 @@
 #include "worker/net/http.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "protocol/json_msg.h"
 #include "base/log.h"
+#include "protocol/gateway.h"
+#include "worker/net/net.h"
 #include "worker/net/route.h"
-#include "worker/api/rest.h"
-#include "worker/api/socketio.h"
-#include "worker/worker.h"
 #include "worker/net/ws.h"
 
 /* Make room for `want` more bytes of input, within max. */
@@ -39,22 +37,18 @@ static void in_discard(conn_t *c)
     c->in_len = c->in_cap = 0;
 }
 
-/* The request being handled and its connection, for the CORS headers of
- * responses: a handler may answer another connection's parked request
- * (a POST that completes a long-poll GET), which must not get this one's. */
-static const http_request_t *current_req;
-static const conn_t *current_conn;
-
-/* The allowed Origin to echo in Access-Control-Allow-Origin, if any. */
+/* The allowed Origin to echo in Access-Control-Allow-Origin, if any: the
+ * one of the request being answered on this connection (c->origin_*, set
+ * while it is handled), else the one its pending asynchronous answer kept.
+ * A handler may answer another connection's parked request (a POST that
+ * completes a long-poll GET): that one gets its own request's Origin. */
 static int cors_origin(const conn_t *c, const char **origin)
 {
-    const http_request_t *req = c == current_conn ? current_req : NULL;
-    const http_header_t *o = req ? http_find_header(req, "Origin") : NULL;
-    if (o && config_origin_allowed(wk->cfg, o->value, o->value_len)) {
-        *origin = o->value;
-        return (int)o->value_len;
+    if (c->origin_len) {
+        *origin = c->in + c->origin_off;
+        return (int)c->origin_len;
     }
-    if (!req && (c->flags & CF_HTTP_PENDING)) {
+    if (c->flags & CF_HTTP_PENDING) {
         const http_pending_t *p = c->ep_data;
         if (p && p->origin[0]) {
             *origin = p->origin;
@@ -62,6 +56,18 @@ static int cors_origin(const conn_t *c, const char **origin)
         }
     }
     return 0;
+}
+
+/* Remember the request's Origin when cors.allowed_origins allows it. */
+static void set_origin(conn_t *c, const http_request_t *req)
+{
+    const http_header_t *o = http_find_header(req, "Origin");
+    c->origin_len = 0;
+    if (o && o->value_len && o->value_len <= UINT16_MAX &&
+        config_origin_allowed(net->cfg, o->value, o->value_len)) {
+        c->origin_off = (uint32_t)(o->value - c->in);
+        c->origin_len = (uint16_t)o->value_len;
+    }
 }
 
 static void parse_input(conn_t *c);
@@ -77,7 +83,7 @@ http_pending_t *http_begin_async(conn_t *c, const http_request_t *req,
     p->data = data;
     const http_header_t *o = http_find_header(req, "Origin");
     if (o && o->value_len < sizeof p->origin &&
-        config_origin_allowed(wk->cfg, o->value, o->value_len)) {
+        config_origin_allowed(net->cfg, o->value, o->value_len)) {
         memcpy(p->origin, o->value, o->value_len);
         p->origin[o->value_len] = 0;
     }
@@ -93,7 +99,7 @@ void http_end_async(conn_t *c)
     c->ep_data = NULL;
     c->flags &= (uint16_t)~CF_HTTP_PENDING;
     /* The keep-alive idle time starts now, not when the request came. */
-    c->deadline_ms = loop_now_ms(wk->loop) + wk->cfg->handshake_timeout_ms;
+    c->deadline_ms = loop_now_ms(net->loop) + net->cfg->handshake_timeout_ms;
     /* Pipelined requests that arrived meanwhile are parsed from the loop
      * (http_resume), never from here: this may run inside parse_input of
      * this very connection (an answer ready at once, such as a long-poll
@@ -127,7 +133,7 @@ void http_abort_async(conn_t *c)
 void http_respond(conn_t *c, int status, const char *content_type, const char *body,
                   size_t body_len, const char *extra_headers)
 {
-    int keep = (c->flags & CF_KEEPALIVE) && !wk->draining;
+    int keep = (c->flags & CF_KEEPALIVE) && !net->draining;
     const char *fmt = "HTTP/1.1 %d %s\r\nServer: ragws\r\n"
                       "Content-Type: %s\r\nContent-Length: %zu\r\n"
                       "Connection: %s\r\n%s%.*s%s%s\r\n";
@@ -151,23 +157,28 @@ void http_respond(conn_t *c, int status, const char *content_type, const char *b
     b->len = (uint32_t)((size_t)n + blen);
     if (blen) memcpy(b->data + n, body, blen);
     if (!keep) c->flags |= CF_CLOSE_AFTER_FLUSH;
-    stats_add(&wk->stats->http_requests, 1);
+    stats_add(&net->stats->http_requests, 1);
     conn_queue(c, b);
+}
+
+void http_respond_error_hdr(conn_t *c, int status, const char *code, const char *message,
+                            const char *extra_headers)
+{
+    /* the message may quote outside text: made valid, never NULL */
+    char *s = gateway_error_body(code, message);
+    static const char fallback[] =
+        "{\"error\":{\"code\":\"INTERNAL_ERROR\",\"message\":\"internal error\"}}";
+    if (s)
+        http_respond(c, status, "application/json", s, strlen(s), extra_headers);
+    else
+        http_respond(c, status, "application/json", fallback, sizeof fallback - 1, extra_headers);
+    free(s);
+    stats_add(&net->stats->errors, 1);
 }
 
 void http_respond_error(conn_t *c, int status, const char *code, const char *message)
 {
-    /* the message may quote outside text: made valid, never NULL */
-    char *s = json_msg_dump_free(
-        json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", json_msg_text(message)));
-    static const char fallback[] =
-        "{\"error\":{\"code\":\"INTERNAL_ERROR\",\"message\":\"internal error\"}}";
-    if (s)
-        http_respond(c, status, "application/json", s, strlen(s), NULL);
-    else
-        http_respond(c, status, "application/json", fallback, sizeof fallback - 1, NULL);
-    free(s);
-    stats_add(&wk->stats->errors, 1);
+    http_respond_error_hdr(c, status, code, message, NULL);
 }
 
 static int const_time_eq(const char *a, size_t alen, const char *b, size_t blen)
@@ -180,7 +191,7 @@ static int const_time_eq(const char *a, size_t alen, const char *b, size_t blen)
 
 int http_admin_allowed(const conn_t *c, const http_request_t *req)
 {
-    const char *tok = wk->cfg->admin_token;
+    const char *tok = net->cfg->admin_token;
     if (!tok[0]) return conn_request_loopback(c, req);
     const http_header_t *h = http_find_header(req, "Authorization");
     if (h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0)
@@ -194,19 +205,78 @@ int http_origin_allowed(const http_request_t *req)
 {
     const http_header_t *o = http_find_header(req, "Origin");
     /* Non-browser clients send no Origin: nothing to check. */
-    return !o || config_origin_allowed(wk->cfg, o->value, o->value_len);
+    return !o || config_origin_allowed(net->cfg, o->value, o->value_len);
 }
 
 int http_origin_listed(const http_request_t *req)
 {
     const http_header_t *o = http_find_header(req, "Origin");
-    return !o || config_origin_listed(wk->cfg, o->value, o->value_len);
+    return !o || config_origin_listed(net->cfg, o->value, o->value_len);
 }
 
 static int is_upgrade(const http_request_t *req)
 {
     const http_header_t *u = http_find_header(req, "Upgrade");
     return u && http_value_has_token(u->value, u->value_len, "websocket");
+}
+
+static int method_is(const http_request_t *req, const char *m)
+{
+    size_t n = strlen(m);
+    return req->method_len == n && memcmp(req->method, m, n) == 0;
+}
+
+/* A request on no WebSocket or raw route: CORS preflight, the auth hook
+ * (the route's requirement), then 405, 404 or the route's handler. */
+static void dispatch_http(conn_t *c, const http_request_t *req, int rc, const route_match_t *m,
+                          route_params_t *params)
+{
+    if (method_is(req, "OPTIONS")) {
+        http_respond(c, 204, "text/plain", "", 0,
+                     "Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS\r\n"
+                     "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
+                     "Access-Control-Max-Age: 600\r\n");
+        return;
+    }
+    params->owner = NULL;
+    params->sub[0] = 0;
+    if (net->hooks.http_gate && !net->hooks.http_gate(c, req, rc, m, params)) return;
+    if (rc == ROUTE_WRONG_METHOD) {
+        char allow[96];
+        route_allow_header(m->allow, allow, sizeof allow);
+        http_respond_error_hdr(c, 405, "METHOD_NOT_ALLOWED", "method not allowed on this path",
+                               allow);
+    } else if (rc == ROUTE_NOT_FOUND) {
+        http_respond_error(c, 404, "NOT_FOUND", "no such endpoint");
+    } else {
+        m->route->http(c, req, params, c->in + req->head_len, (size_t)req->content_length);
+    }
+}
+
+/* The route of the request decides: a raw handler (Engine.IO) takes it
+ * over, a WebSocket route upgrades (426 without Upgrade), the rest is
+ * REST. Returns 1 when the request may be consumed, -1 when the
+ * connection changed state (upgraded, handed over or closed). */
+static int dispatch(conn_t *c, const http_request_t *req, size_t total)
+{
+    route_params_t params;
+    route_match_t m;
+    int rc = route_match(net->routes, net->n_routes, req->method, req->method_len, req->path,
+                         req->path_len, &params, &m);
+    const route_t *r = m.route;
+    if (rc == ROUTE_FOUND && r->kind == ROUTE_RAW)
+        return r->raw(c, req, c->in + req->head_len, (size_t)req->content_length, c->in + total,
+                      c->in_len - total);
+    if (rc == ROUTE_FOUND && r->kind == ROUTE_WS && is_upgrade(req)) {
+        ws_upgrade_route(c, req, r, c->in + total, c->in_len - total);
+        return -1;
+    }
+    if (rc == ROUTE_FOUND && r->kind == ROUTE_WS)
+        http_respond(c, 426, "text/plain", "WebSocket endpoint\n", 19,
+                     "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
+    else
+        dispatch_http(c, req, rc, &m, &params);
+    return 1;
 }
 
 /* One complete request (head + body) at c->in. Returns bytes consumed, or
@@ -222,35 +292,15 @@ static long handle_request(conn_t *c, const http_request_t *req, size_t total)
         c->flags |= CF_KEEPALIVE;
     else
         c->flags &= (uint16_t)~CF_KEEPALIVE;
-    current_req = req;
-    current_conn = c;
-
-    if (sio_is_path(req)) {
-        int r = sio_http(c, req, c->in + req->head_len, (size_t)req->content_length, c->in + total,
-                         c->in_len - total);
-        current_req = NULL;
-        return r < 0 || c->state == CONN_CLOSED ? -1 : (long)total;
-    }
-    const endpoint_t *ep = endpoint_find(req->path, req->path_len);
-    if (ep && is_upgrade(req)) {
-        ws_upgrade(c, req, ep, c->in + total, c->in_len - total, NULL);
-        current_req = NULL;
-        return -1;
-    }
-    if (ep) {
-        http_respond(c, 426, "text/plain", "WebSocket endpoint\n", 19,
-                     "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
-    } else {
-        rest_dispatch(c, req, c->in + req->head_len, (size_t)req->content_length);
-    }
-    current_req = NULL;
-    if (c->state == CONN_CLOSED) return -1;
-    return (long)total;
+    set_origin(c, req);
+    int r = dispatch(c, req, total);
+    c->origin_len = 0; /* it named a place in the request */
+    return r < 0 || c->state == CONN_CLOSED ? -1 : (long)total;
 }
 
 static void parse_input(conn_t *c)
 {
-    const ragws_config_t *cfg = wk->cfg;
+    const ragws_config_t *cfg = net->cfg;
     while (c->state == CONN_HTTP && c->in_len &&
            !(c->flags & (CF_CLOSE_AFTER_FLUSH | CF_HTTP_PENDING))) {
         http_request_t req;
@@ -286,14 +336,14 @@ static void parse_input(conn_t *c)
         memmove(c->in, c->in + used, c->in_len - (size_t)used);
         c->in_len -= (uint32_t)used;
         /* Keep-alive idle timeout starts again after each request. */
-        c->deadline_ms = loop_now_ms(wk->loop) + cfg->handshake_timeout_ms;
+        c->deadline_ms = loop_now_ms(net->loop) + cfg->handshake_timeout_ms;
     }
     if (c->state == CONN_HTTP && c->in_len == 0 && !(c->flags & CF_HTTP_PENDING)) in_discard(c);
 }
 
 void http_on_readable(conn_t *c)
 {
-    const ragws_config_t *cfg = wk->cfg;
+    const ragws_config_t *cfg = net->cfg;
     size_t max = cfg->max_header_bytes + cfg->max_body_bytes;
     for (;;) {
         if (c->state != CONN_HTTP) return;
@@ -310,7 +360,7 @@ void http_on_readable(conn_t *c)
         }
         ssize_t n = read(c->watch.fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (n > 0) {
-            stats_add(&wk->stats->bytes_in, (uint64_t)n);
+            stats_add(&net->stats->bytes_in, (uint64_t)n);
             c->in_len += (uint32_t)n;
             parse_input(c);
             continue;

@@ -1,6 +1,10 @@
 /* HTTP/1.1 on a client connection: reading request heads and bodies (with
- * the configured limits), keep-alive and pipelining, dispatch to the
- * WebSocket upgrade or to the REST handlers, and writing responses. */
+ * the configured limits), keep-alive and pipelining, looking the request
+ * up in the route table (net->routes, worker/net/route.h) and running the
+ * auth hook before the route's handler, a WebSocket upgrade or a raw
+ * handler, and writing responses (with the CORS header of the request
+ * being answered: its allowed Origin is kept on the connection while it is
+ * handled, c->origin, or in its pending asynchronous answer). */
 #ifndef RAGWS_WORKER_HTTP_SERVER_H
 #define RAGWS_WORKER_HTTP_SERVER_H
 
@@ -18,8 +22,11 @@ void http_feed(conn_t *c);
 void http_respond(conn_t *c, int status, const char *content_type, const char *body,
                   size_t body_len, const char *extra_headers);
 
-/* {"error":{"code":..,"message":..}} with the status. */
+/* {"error":{"code":..,"message":..}} with the status (counted as an error);
+ * _hdr adds extra headers ("Name: value\r\n"..., or NULL). */
 void http_respond_error(conn_t *c, int status, const char *code, const char *message);
+void http_respond_error_hdr(conn_t *c, int status, const char *code, const char *message,
+                            const char *extra_headers);
 
 /* Asynchronous REST answers: the handler calls http_begin_async, keeps
  * the returned pending state, and later answers with http_respond* then

@@ -4,13 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/gateway.h"
 #include "shm/ring.h"
-#include "worker/worker.h"
+#include "worker/net/net.h"
 #include "worker/net/ws.h"
 
 #define PUBSUB_BUCKETS 1024
 
 static channel_t *buckets[PUBSUB_BUCKETS];
+
+int net_publish(const char *channel, size_t clen, const char *payload, size_t plen)
+{
+    return shm_publish(net->shm, channel, clen, payload, plen);
+}
 
 static channel_t *lookup(const char *name, size_t len, uint32_t hash)
 {
@@ -155,7 +161,7 @@ static void send_to_all(channel_t *ch, outbuf_t *frame, const char *payload, siz
         delivered++;
     }
     ch->busy--;
-    stats_add(&wk->stats->messages_out, delivered);
+    stats_add(&net->stats->messages_out, delivered);
     if (!ch->n && !ch->nhooks && !ch->busy) drop_channel(ch);
 }
 
@@ -169,16 +175,14 @@ void pubsub_deliver(const char *channel, size_t clen, const char *payload, size_
     frame->publish_ns = publish_ns;
     send_to_all(ch, frame, payload, plen);
     outbuf_unref(frame);
-    stats_add(&wk->stats->broadcasts, 1);
+    stats_add(&net->stats->broadcasts, 1);
 }
 
 static void resync(channel_t *ch, uint64_t missed)
 {
-    char msg[512];
-    int n = snprintf(msg, sizeof msg, "{\"type\":\"resync\",\"channel\":\"%s\",\"missed\":%llu}",
-                     ch->name, (unsigned long long)missed);
-    if (n < 0 || (size_t)n >= sizeof msg) return;
-    outbuf_t *frame = ws_frame_text(msg, (size_t)n);
+    char *msg = gateway_resync(ch->name, missed);
+    outbuf_t *frame = msg ? ws_frame_text(msg, strlen(msg)) : NULL;
+    free(msg);
     if (!frame) return;
     ch->busy++;
     send_to_all(ch, frame, NULL, 0);

@@ -1,6 +1,11 @@
 /* The worker's subscriber table: channel name -> local connections.
  * Broadcasts read from the ring are framed once and the same buffer is
- * queued on every subscriber. */
+ * queued on every subscriber. Publishing goes into the shared ring
+ * (net_publish), from which every worker delivers to its own subscribers.
+ *
+ * The subscriber arrays (ch->subs, ch->hooks) are arrays of pointers with
+ * back indexes for O(1) swap-removal, not byte buffers: base/buf.h's
+ * buf_t does not fit them. */
 #ifndef RAGWS_WORKER_PUBSUB_H
 #define RAGWS_WORKER_PUBSUB_H
 
@@ -32,6 +37,10 @@ typedef struct channel {
     struct channel *next; /* hash chain */
 } channel_t;
 
+/* Publish into the ring (any endpoint, REST or WebSocket); -1 when the
+ * record is too large for it (shm.ring_size / 4). */
+int net_publish(const char *channel, size_t clen, const char *payload, size_t plen);
+
 int pubsub_subscribe(conn_t *c, const char *name, size_t len);
 void pubsub_unsubscribe(conn_t *c, const char *name, size_t len);
 void pubsub_unsubscribe_all(conn_t *c);
@@ -52,7 +61,7 @@ void pubsub_deliver(const char *channel, size_t clen, const char *payload, size_
 void pubsub_resync_hash(uint32_t hash, uint64_t missed);
 void pubsub_resync_all(uint64_t missed);
 
-/* Call fn for every local subscriber of every channel (drain, stats). */
+/* Free every channel (worker exit). */
 void pubsub_free_all(void);
 
 #endif

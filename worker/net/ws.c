@@ -2,20 +2,16 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/log.h"
-#include "worker/svc/auth.h"
 #include "worker/net/http.h"
+#include "worker/net/net.h"
 #include "worker/net/pubsub.h"
-#include "worker/worker.h"
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 /* How long we wait for the peer's close frame after sending ours. */
 #define WS_CLOSE_WAIT_MS 3000
 
@@ -56,8 +52,8 @@ static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 
 static int rate_allows(conn_t *c)
 {
-    const ragws_config_t *cfg = wk->cfg;
-    uint64_t now = loop_now_ms(wk->loop);
+    const ragws_config_t *cfg = net->cfg;
+    uint64_t now = loop_now_ms(net->loop);
     c->tokens += (double)(now - c->tokens_ms) * cfg->rate_limit / 1000.0;
     if (c->tokens > cfg->rate_burst) c->tokens = cfg->rate_burst;
     c->tokens_ms = now;
@@ -83,22 +79,22 @@ static void cb_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     default: break;
     }
     if (c->flags & CF_CLOSING) return;
-    stats_add(&wk->stats->messages_in, 1);
+    stats_add(&net->stats->messages_in, 1);
     if (arg->opcode == WSLAY_BINARY_FRAME && c->ep->binary_refused_in_protocol) {
         /* Socket.IO attachments: the text packet announcing them already
          * got its error event; the connection goes on. */
         return;
     }
     if (arg->opcode == WSLAY_BINARY_FRAME) {
-        stats_add(&wk->stats->errors, 1);
+        stats_add(&net->stats->errors, 1);
         ws_close(c, 1003, "binary frames are not accepted; send JSON text");
         return;
     }
     /* Admin producers (/ws/publish) are trusted and meant for high rates. */
-    if (!c->ep->admin && !rate_allows(c)) {
-        stats_add(&wk->stats->rate_limited, 1);
-        if (++c->strikes >= wk->cfg->rate_limit_strikes) {
-            stats_add(&wk->stats->errors, 1);
+    if (!c->ep->no_rate_limit && !rate_allows(c)) {
+        stats_add(&net->stats->rate_limited, 1);
+        if (++c->strikes >= net->cfg->rate_limit_strikes) {
+            stats_add(&net->stats->errors, 1);
             ws_close(c, 1008, "rate limit exceeded repeatedly");
         } else if (c->ep->send_error) {
             c->ep->send_error(c, "RATE_LIMITED",
@@ -122,7 +118,7 @@ static int ensure_wslay(conn_t *c)
         c->wslay = NULL;
         return -1;
     }
-    wslay_event_config_set_max_recv_msg_length(c->wslay, wk->cfg->max_message_bytes);
+    wslay_event_config_set_max_recv_msg_length(c->wslay, net->cfg->max_message_bytes);
     return 0;
 }
 
@@ -190,8 +186,8 @@ static void after_wslay(conn_t *c)
     if (sent && !(c->flags & CF_CLOSING)) {
         /* wslay closed on its own (1002, 1007, 1009 ...). */
         c->flags |= CF_CLOSING;
-        c->deadline_ms = loop_now_ms(wk->loop) + WS_CLOSE_WAIT_MS;
-        stats_add(&wk->stats->errors, 1);
+        c->deadline_ms = loop_now_ms(net->loop) + WS_CLOSE_WAIT_MS;
+        stats_add(&net->stats->errors, 1);
     }
     if (!sent && !received && scan_at_boundary(&c->scan) && !wslay_event_want_write(c->wslay))
         ws_release(c); /* idle: 8 KiB back */
@@ -268,7 +264,7 @@ static void client_close(conn_t *c, const uint8_t *frame, size_t flen)
 
 static void ws_feed_wslay(conn_t *c, const uint8_t *data, size_t len);
 
-static void ws_feed(conn_t *c, const uint8_t *data, size_t len)
+void ws_feed(conn_t *c, const uint8_t *data, size_t len)
 {
     size_t flen = 0;
     long at = find_client_close(&c->scan, data, len, &flen);
@@ -304,7 +300,7 @@ static void ws_feed_wslay(conn_t *c, const uint8_t *data, size_t len)
         static const char close_1002[] = "\x88\x10\x03\xeaprotocol error";
         if (!(c->flags & CF_CLOSING)) conn_send_copy(c, close_1002, sizeof close_1002 - 1);
         if (c->state != CONN_WS) return;
-        stats_add(&wk->stats->errors, 1);
+        stats_add(&net->stats->errors, 1);
         c->flags |= CF_CLOSING | CF_CLOSE_AFTER_FLUSH;
         if (!c->out.len) conn_close(c, "WebSocket protocol error");
         return;
@@ -316,10 +312,10 @@ void ws_on_readable(conn_t *c)
 {
     for (;;) {
         if (c->state != CONN_WS) return;
-        ssize_t n = read(c->watch.fd, wk->scratch, wk->scratch_cap);
+        ssize_t n = read(c->watch.fd, net->scratch, net->scratch_cap);
         if (n > 0) {
-            stats_add(&wk->stats->bytes_in, (uint64_t)n);
-            ws_feed(c, (const uint8_t *)wk->scratch, (size_t)n);
+            stats_add(&net->stats->bytes_in, (uint64_t)n);
+            ws_feed(c, (const uint8_t *)net->scratch, (size_t)n);
             continue;
         }
         if (n == 0) {
@@ -353,7 +349,7 @@ outbuf_t *ws_frame_text(const char *data, size_t len)
     return b;
 }
 
-int ws_send_text(conn_t *c, const char *data, size_t len)
+int ws_send_text_at(conn_t *c, const char *data, size_t len, uint64_t arrived_ns)
 {
     if (c->state != CONN_WS || (c->flags & CF_CLOSING)) return -1;
     outbuf_t *b = ws_frame_text(data, len);
@@ -361,25 +357,32 @@ int ws_send_text(conn_t *c, const char *data, size_t len)
         conn_close(c, "out of memory");
         return -1;
     }
-    if (wk->token_stamp_ns) {
-        b->publish_ns = wk->token_stamp_ns;
+    if (arrived_ns) { /* the flush observes the token's latency */
+        b->publish_ns = arrived_ns;
         b->is_token = 1;
     }
-    stats_add(&wk->stats->messages_out, 1);
+    stats_add(&net->stats->messages_out, 1);
     return conn_send(c, b);
 }
 
-int ws_send_owned(conn_t *c, char *json)
+int ws_send_text(conn_t *c, const char *data, size_t len)
+{
+    return ws_send_text_at(c, data, len, 0);
+}
+
+int ws_send_owned_at(conn_t *c, char *json, uint64_t arrived_ns)
 {
     if (!json) { /* an encoder failed (out of memory): never a partial answer */
         log_error("connection %u: a message could not be encoded; closing with 1011", c->id);
         ws_close(c, 1011, "internal error");
         return -1;
     }
-    int rc = ws_send_text(c, json, strlen(json));
+    int rc = ws_send_text_at(c, json, strlen(json), arrived_ns);
     free(json);
     return rc;
 }
+
+int ws_send_owned(conn_t *c, char *json) { return ws_send_owned_at(c, json, 0); }
 
 void ws_close(conn_t *c, uint16_t code, const char *reason)
 {
@@ -392,171 +395,25 @@ void ws_close(conn_t *c, uint16_t code, const char *reason)
     if (rlen > 123) rlen = 123; /* control frame payload limit */
     wslay_event_queue_close(c->wslay, code, (const uint8_t *)reason, rlen);
     c->flags |= CF_CLOSING;
-    c->deadline_ms = loop_now_ms(wk->loop) + WS_CLOSE_WAIT_MS;
+    c->deadline_ms = loop_now_ms(net->loop) + WS_CLOSE_WAIT_MS;
     after_wslay(c);
 }
 
 void ws_sweep(conn_t *c, uint64_t now)
 {
-    const ragws_config_t *cfg = wk->cfg;
+    const ragws_config_t *cfg = net->cfg;
     if (c->flags & CF_CLOSING) {
         if (now >= c->deadline_ms) conn_close(c, "close handshake timed out");
         return;
     }
     if (c->ping_sent_ms && now - c->ping_sent_ms >= cfg->keepalive_timeout_ms) {
-        stats_add(&wk->stats->keepalive_timeouts, 1);
+        stats_add(&net->stats->keepalive_timeouts, 1);
         conn_close(c, "no pong within keepalive_timeout");
         return;
     }
     if (now >= c->next_ping_ms) {
         c->next_ping_ms = now + cfg->keepalive_interval_ms;
         if (!c->ping_sent_ms) c->ping_sent_ms = now;
-        conn_queue(c, outbuf_ref(wk->ping_frame));
+        conn_queue(c, outbuf_ref(net->ping_frame));
     }
-}
-
-/* ---- opening handshake (RFC 6455 section 4.2) ---- */
-
-static int valid_key(const http_header_t *k)
-{
-    /* base64 of 16 bytes: 22 significant characters and "==" */
-    if (!k || k->value_len != 24 || k->value[22] != '=' || k->value[23] != '=') return 0;
-    unsigned char out[24];
-    int n = EVP_DecodeBlock(out, (const unsigned char *)k->value, 24);
-    return n == 18; /* 16 bytes plus the two padding bytes EVP counts */
-}
-
-static void reject(conn_t *c, int status, const char *code, const char *msg, const char *extra)
-{
-    stats_add(&wk->stats->handshake_failures, 1);
-    c->flags &= (uint16_t)~CF_KEEPALIVE;
-    char body[512];
-    int n =
-        snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
-    http_respond(c, status, "application/json", body, (size_t)n, extra);
-}
-
-static uint64_t total_ws_connections(void)
-{
-    uint64_t n = 0;
-    for (int i = 0; i < SHM_MAX_SLOTS; i++) {
-        shm_slot_t *s = &wk->shm->slots[i];
-        if (atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_FREE)
-            n += stats_get(&s->stats.ws_connections);
-    }
-    return n;
-}
-
-void ws_upgrade(conn_t *c, const http_request_t *req, const endpoint_t *ep, const char *rest,
-                size_t rest_len, void *open_arg)
-{
-    const http_header_t *conn_h = http_find_header(req, "Connection");
-    const http_header_t *key = http_find_header(req, "Sec-WebSocket-Key");
-    const http_header_t *ver = http_find_header(req, "Sec-WebSocket-Version");
-
-    if (req->method_len != 3 || memcmp(req->method, "GET", 3) != 0)
-        return reject(c, 400, "BAD_HANDSHAKE", "WebSocket handshake must use GET", NULL);
-    if (req->minor_version != 1)
-        return reject(c, 400, "BAD_HANDSHAKE", "WebSocket needs HTTP/1.1", NULL);
-    if (!conn_h || !http_value_has_token(conn_h->value, conn_h->value_len, "upgrade"))
-        return reject(c, 400, "BAD_HANDSHAKE", "Connection header must include Upgrade", NULL);
-    if (!ver || ver->value_len != 2 || memcmp(ver->value, "13", 2) != 0)
-        return reject(c, 426, "UNSUPPORTED_VERSION", "only WebSocket version 13 is supported",
-                      "Sec-WebSocket-Version: 13\r\n");
-    if (!valid_key(key))
-        return reject(c, 400, "BAD_HANDSHAKE", "missing or malformed Sec-WebSocket-Key", NULL);
-    if (!http_origin_allowed(req))
-        return reject(c, 403, "ORIGIN_NOT_ALLOWED", "Origin not in cors.allowed_origins", NULL);
-    if (ep->admin && !http_origin_listed(req))
-        return reject(c, 403, "ORIGIN_NOT_ALLOWED",
-                      "admin endpoints accept only an Origin listed in cors.allowed_origins", NULL);
-    if (ep->admin && !http_admin_allowed(c, req))
-        return reject(c, 401, "UNAUTHORIZED", "admin token required", NULL);
-    if (wk->draining)
-        return reject(c, 503, "SHUTTING_DOWN", "server is restarting", "Retry-After: 1\r\n");
-    if (total_ws_connections() >= wk->cfg->max_connections) {
-        stats_add(&wk->stats->rejected_full, 1);
-        return reject(c, 503, "TOO_MANY_CONNECTIONS", "server is at limits.max_connections",
-                      "Retry-After: 1\r\n");
-    }
-
-    /* JWT (S7): the token may come as a header, ?token= or a subprotocol.
-     * A bad token still completes the handshake so the client can be told
-     * why (auth_error) before the 1008 close. Admin endpoints use the
-     * admin token instead. */
-    char token[AUTH_TOKEN_BUF], echo[AUTH_TOKEN_BUF], why[128] = "";
-    echo[0] = 0;
-    int auth_failed = 0;
-    if (!ep->admin && !ep->own_auth && auth_path_protected(req->path, req->path_len)) {
-        size_t tlen = auth_token_from_request(req, token, sizeof token, echo, sizeof echo);
-        char sub[AUTH_SUB_MAX];
-        if (!tlen)
-            snprintf(why, sizeof why, "missing token");
-        else
-            auth_verify(token, tlen, sub, sizeof sub, why, sizeof why);
-        auth_failed = why[0] != 0;
-        /* The owner of the conversations this connection creates. */
-        if (!auth_failed && sub[0] && !(c->sub = strdup(sub))) {
-            conn_close(c, "out of memory");
-            return;
-        }
-    }
-
-    unsigned char sha[SHA_DIGEST_LENGTH];
-    char concat[24 + sizeof WS_GUID];
-    memcpy(concat, key->value, 24);
-    memcpy(concat + 24, WS_GUID, sizeof WS_GUID - 1);
-    SHA1((unsigned char *)concat, 24 + sizeof WS_GUID - 1, sha);
-    char accept[32];
-    EVP_EncodeBlock((unsigned char *)accept, sha, SHA_DIGEST_LENGTH);
-
-    char resp[256 + AUTH_TOKEN_BUF];
-    int n = snprintf(resp, sizeof resp,
-                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
-                     "%s%s%sX-Ragws-Worker: %d\r\n\r\n",
-                     accept, echo[0] ? "Sec-WebSocket-Protocol: " : "", echo, echo[0] ? "\r\n" : "",
-                     wk->slot_idx);
-    if (n < 0 || (size_t)n >= sizeof resp) {
-        conn_close(c, "handshake response too long");
-        return;
-    }
-    if (conn_send_copy(c, resp, (size_t)n) < 0) return;
-
-    /* Early frames may follow the head in the same read: keep them. */
-    uint8_t early[4096];
-    size_t early_len = rest_len < sizeof early ? rest_len : 0;
-    if (rest_len >= sizeof early) {
-        conn_close(c, "too many bytes before the handshake completed");
-        return;
-    }
-    memcpy(early, rest, early_len);
-    free(c->in);
-    c->in = NULL;
-    c->in_len = c->in_cap = 0;
-
-    c->state = CONN_WS;
-    c->ep = ep;
-    c->flags &= (uint16_t) ~(CF_KEEPALIVE | CF_CLOSE_AFTER_FLUSH);
-    uint64_t now = loop_now_ms(wk->loop);
-    c->tokens = wk->cfg->rate_burst;
-    c->tokens_ms = now;
-    c->next_ping_ms = now + wk->cfg->keepalive_interval_ms;
-    stats_sub(&wk->stats->http_connections, 1);
-    stats_add(&wk->stats->ws_connections, 1);
-    stats_add(&wk->stats->handshakes, 1);
-    if (auth_failed) {
-        char *msg = auth_error_json(why);
-        if (msg) ws_send_text(c, msg, strlen(msg));
-        free(msg);
-        stats_add(&wk->stats->errors, 1);
-        ws_close(c, 1008, "invalid token");
-        return;
-    }
-    if (ep->channel && pubsub_subscribe(c, ep->channel, strlen(ep->channel)) < 0) {
-        conn_close(c, "out of memory");
-        return;
-    }
-    if (ep->on_open) ep->on_open(c, open_arg);
-    if (c->state == CONN_WS && early_len) ws_feed(c, early, early_len);
 }

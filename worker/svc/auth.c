@@ -1,54 +1,27 @@
 /* JWT authentication (see auth.h). libjwt checks the signature; everything
  * it would decide from the token itself (which algorithm, whether to check
- * at all) is decided here first. */
+ * at all) is decided here first. The key material: auth_keys.c. */
 #include "worker/svc/auth.h"
 
-#include "worker/net/route.h"
-#include "worker/api/rest.h"
-
-#include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/objects.h>
-#include <openssl/pem.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-/* Key files are small; anything bigger is a wrong path. */
-#define AUTH_KEY_FILE_MAX (64 * 1024)
-
-enum key_kind { KEY_NONE = 0, KEY_SECRET, KEY_RSA, KEY_EC256, KEY_EC384 };
+#include "worker/svc/auth_keys.h"
 
 typedef struct auth_state {
     int mode;
-    enum key_kind kind;
-    unsigned char *key; /* secret bytes or PEM text, as libjwt wants it */
-    size_t key_len;
-    uint32_t algs;   /* CONFIG_ALG_* bits accepted */
+    auth_keys_t keys;
     double leeway_s; /* auth.leeway */
     char endpoints[sizeof(((ragws_config_t *)0)->auth_endpoints)];
 } auth_state_t;
 
 static auth_state_t g_auth;
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static void set_why(char *why, size_t whylen, const char *text)
 {
@@ -56,209 +29,6 @@ static void set_why(char *why, size_t whylen, const char *text)
 }
 
 static size_t copy_out(char *dst, size_t dstlen, const char *b, const char *e);
-static int is_ows(char c);
-
-static void state_free(auth_state_t *st)
-{
-    if (st->key) {
-        OPENSSL_cleanse(st->key, st->key_len); /* secrets leave no copy behind */
-        free(st->key);
-    }
-    memset(st, 0, sizeof *st);
-}
-
-/* Whole file into a malloc'd buffer (NUL added, not counted). */
-static int read_key_file(const char *key, const char *path, unsigned char **out, size_t *outlen,
-                         char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, "auth.%s: cannot read %s: %s", key, path, strerror(errno));
-    unsigned char *buf = malloc(AUTH_KEY_FILE_MAX + 1);
-    if (!buf) {
-        fclose(f);
-        return fail(err, errlen, "auth.%s: out of memory", key);
-    }
-    size_t n = fread(buf, 1, AUTH_KEY_FILE_MAX + 1, f);
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr) {
-        free(buf);
-        return fail(err, errlen, "auth.%s: cannot read %s", key, path);
-    }
-    if (n > AUTH_KEY_FILE_MAX) {
-        free(buf);
-        return fail(err, errlen, "auth.%s: %s is over %d bytes; not a key file", key, path,
-                    AUTH_KEY_FILE_MAX);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *outlen = n;
-    return 0;
-}
-
-static int load_secret(auth_state_t *st, const char *path, char *err, size_t errlen)
-{
-    if (read_key_file("jwt_secret_file", path, &st->key, &st->key_len, err, errlen) != 0) return -1;
-    /* The trailing newline an editor or `echo` adds is not part of the
-     * secret (ragws.conf documents this); other bytes are kept as they are. */
-    while (st->key_len && (st->key[st->key_len - 1] == '\n' || st->key[st->key_len - 1] == '\r'))
-        st->key[--st->key_len] = '\0';
-    if (st->key_len == 0) return fail(err, errlen, "auth.jwt_secret_file: %s is empty", path);
-    st->kind = KEY_SECRET;
-    return 0;
-}
-
-static int load_public_key(auth_state_t *st, const char *path, char *err, size_t errlen)
-{
-    if (read_key_file("jwt_public_key_file", path, &st->key, &st->key_len, err, errlen) != 0)
-        return -1;
-    /* Parse it the way libjwt will on every verify, so a bad file fails
-     * here at startup instead of as "bad signature" for every client. */
-    BIO *bio = BIO_new_mem_buf(st->key, (int)st->key_len);
-    EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
-    if (!pkey)
-        return fail(err, errlen,
-                    "auth.jwt_public_key_file: %s: no PEM public key "
-                    "(\"-----BEGIN PUBLIC KEY-----\"; from a private key: "
-                    "openssl pkey -pubout)",
-                    path);
-    int rc = 0;
-    int id = EVP_PKEY_get_id(pkey);
-    if (id == EVP_PKEY_RSA) {
-        st->kind = KEY_RSA;
-    } else if (id == EVP_PKEY_EC) {
-        /* ES256 and ES384 each name one curve; other curves (secp256k1
-         * has 256 bits too) are not those algorithms. */
-        char group[64] = "";
-        size_t glen = 0;
-        if (!EVP_PKEY_get_group_name(pkey, group, sizeof group, &glen)) group[0] = '\0';
-        if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
-            st->kind = KEY_EC256;
-        else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
-            st->kind = KEY_EC384;
-        else
-            rc = fail(err, errlen,
-                      "auth.jwt_public_key_file: %s: EC curve %s not supported "
-                      "(P-256 for ES256, P-384 for ES384)",
-                      path, group[0] ? group : "(unknown)");
-    } else {
-        rc = fail(err, errlen,
-                  "auth.jwt_public_key_file: %s: key type %s not supported "
-                  "(RSA or EC P-256/P-384)",
-                  path, OBJ_nid2sn(id));
-    }
-    EVP_PKEY_free(pkey);
-    return rc;
-}
-
-/* The algorithms the key can verify, and the default when none is listed:
- * one algorithm, the one the key type names first. */
-static int choose_algorithms(auth_state_t *st, uint32_t listed, char *err, size_t errlen)
-{
-    uint32_t can = 0, def = 0;
-    const char *what = "";
-    switch (st->kind) {
-    case KEY_SECRET:
-        can = CONFIG_ALG_HS;
-        def = CONFIG_ALG_HS256;
-        what = "a shared secret (HS256, HS384, HS512)";
-        break;
-    case KEY_RSA:
-        can = CONFIG_ALG_RS;
-        def = CONFIG_ALG_RS256;
-        what = "an RSA key (RS256, RS384, RS512)";
-        break;
-    case KEY_EC256:
-        can = def = CONFIG_ALG_ES256;
-        what = "an EC P-256 key (ES256)";
-        break;
-    case KEY_EC384:
-        can = def = CONFIG_ALG_ES384;
-        what = "an EC P-384 key (ES384)";
-        break;
-    case KEY_NONE: break;
-    }
-    uint32_t bad = listed & ~can;
-    if (bad) {
-        uint32_t bit = bad & -bad;
-        return fail(err, errlen, "auth.algorithms: %s cannot be verified with %s",
-                    config_alg_name(bit), what);
-    }
-    st->algs = listed ? listed : def;
-    return 0;
-}
-
-/* Does pattern (literal text, "{}" = one non-empty segment) match s? With
- * prefix, it is enough that s is a prefix of something pattern matches. */
-static int pattern_match(const char *pat, const char *s, size_t n, int prefix)
-{
-    size_t i = 0;
-    while (*pat) {
-        if (i == n) return prefix;
-        if (pat[0] == '{' && pat[1] == '}') {
-            size_t start = i;
-            while (i < n && s[i] != '/') i++;
-            if (i == start) return 0;
-            pat += 2;
-            continue;
-        }
-        if (*pat++ != s[i++]) return 0;
-    }
-    return i == n;
-}
-
-/* How a path is guarded: ROUTE_USER, ROUTE_PUBLIC, ROUTE_ADMIN, or
- * ROUTE_NONE when nothing is served there; with prefix, the strongest
- * reason for refusal is not needed: any USER route under it is enough. */
-static int path_kind(const char *p, size_t n, int prefix)
-{
-    static const char sio[] = "/socket.io/";
-    if (pattern_match(sio, p, n, prefix)) return ROUTE_USER;
-    for (size_t i = 0; endpoint_at(i); i++) {
-        const endpoint_t *ep = endpoint_at(i);
-        if (pattern_match(ep->path, p, n, prefix) && (!prefix || !ep->admin))
-            return ep->admin ? ROUTE_ADMIN : ROUTE_USER;
-    }
-    for (size_t i = 0; rest_routes[i].pattern; i++) {
-        const rest_route_t *r = &rest_routes[i];
-        if (pattern_match(r->pattern, p, n, prefix) && (!prefix || r->kind == ROUTE_USER))
-            return r->kind;
-    }
-    return ROUTE_NONE;
-}
-
-/* auth.endpoints: each item names a path (or prefix*) where a token means
- * something; check-config and the workers refuse the same lists. */
-static int check_endpoints(const char *list, char *err, size_t errlen)
-{
-    const char *p = list, *end = p + strlen(p);
-    while (p < end) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *b = p, *e = comma ? comma : end;
-        while (b < e && (*b == ' ' || *b == '\t')) b++;
-        while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
-        p = comma ? comma + 1 : end;
-        if (b == e) continue;
-        int prefix = e[-1] == '*';
-        int kind = path_kind(b, (size_t)(e - b) - (size_t)prefix, prefix);
-        int len = (int)(e - b);
-        if (kind == ROUTE_NONE)
-            return fail(err, errlen,
-                        "auth.endpoints: %.*s matches no WebSocket endpoint or REST "
-                        "route (admin and public paths do not take a user token)",
-                        len, b);
-        if (kind == ROUTE_PUBLIC)
-            return fail(err, errlen, "auth.endpoints: %.*s is always public (health and metrics)",
-                        len, b);
-        if (kind == ROUTE_ADMIN)
-            return fail(err, errlen,
-                        "auth.endpoints: %.*s is an admin path: it takes the token of "
-                        "auth.admin_token_file, not a JWT",
-                        len, b);
-    }
-    return 0;
-}
 
 int auth_init(const ragws_config_t *cfg, char *err, size_t errlen)
 {
@@ -266,41 +36,19 @@ int auth_init(const ragws_config_t *cfg, char *err, size_t errlen)
     memset(&st, 0, sizeof st);
     st.mode = cfg->auth_mode;
     snprintf(st.endpoints, sizeof st.endpoints, "%s", cfg->auth_endpoints);
-
-    if (st.mode == AUTH_JWT) {
-        int has_secret = cfg->jwt_secret_file[0] != '\0';
-        int has_pub = cfg->jwt_public_key_file[0] != '\0';
-        int rc;
-        if (!has_secret && !has_pub)
-            return fail(err, errlen,
-                        "auth.mode = jwt needs auth.jwt_secret_file or "
-                        "auth.jwt_public_key_file");
-        /* With both, an HS256 token could pass on the secret although the
-         * operator meant asymmetric keys only: make them choose. */
-        if (has_secret && has_pub)
-            return fail(err, errlen,
-                        "auth.jwt_secret_file and auth.jwt_public_key_file "
-                        "are exclusive: set one");
-        rc = has_secret ? load_secret(&st, cfg->jwt_secret_file, err, errlen)
-                        : load_public_key(&st, cfg->jwt_public_key_file, err, errlen);
-        if (rc == 0) rc = choose_algorithms(&st, cfg->auth_alg_mask, err, errlen);
-        if (rc != 0) {
-            state_free(&st);
-            return -1;
-        }
-    }
+    if (st.mode == AUTH_JWT && auth_keys_load(&st.keys, cfg, err, errlen) != 0) return -1;
     st.leeway_s = cfg->auth_leeway_ms / 1000.0;
-    if (check_endpoints(st.endpoints, err, errlen) != 0) {
-        state_free(&st);
-        return -1;
-    }
     /* Swap only on success: a failed reload keeps the working keys. */
-    state_free(&g_auth);
+    auth_keys_free(&g_auth.keys);
     g_auth = st;
     return 0;
 }
 
-void auth_shutdown(void) { state_free(&g_auth); }
+void auth_shutdown(void)
+{
+    auth_keys_free(&g_auth.keys);
+    memset(&g_auth, 0, sizeof g_auth);
+}
 
 static int is_ows(char c) { return c == ' ' || c == '\t'; }
 
@@ -314,9 +62,6 @@ static void trim(const char **b, const char **e)
 int auth_path_protected(const char *path, size_t len)
 {
     if (g_auth.mode != AUTH_JWT) return 0;
-    int kind = path_kind(path, len, 0);
-    if (kind == ROUTE_PUBLIC || kind == ROUTE_ADMIN)
-        return 0; /* never a user token: always open, or the admin token */
     const char *p = g_auth.endpoints, *end = p + strlen(p);
     int listed_any = 0;
     while (p < end) {
@@ -332,8 +77,9 @@ int auth_path_protected(const char *path, size_t len)
         }
         p = comma ? comma + 1 : end;
     }
-    /* Empty list: every path but the public and admin ones, unknown paths
-     * included (a 401 before the 404 tells nothing about the routes). */
+    /* Empty list: every path (the route table keeps public and admin
+     * routes out; unknown paths are in: a 401 before the 404 tells nothing
+     * about the routes). */
     return !listed_any;
 }
 
@@ -415,7 +161,7 @@ static jwt_alg_t allowed_alg(const char *alg)
                                        JWT_ALG_RS384, JWT_ALG_RS512, JWT_ALG_ES256, JWT_ALG_ES384};
     for (unsigned i = 0; i < sizeof libjwt / sizeof libjwt[0]; i++) {
         uint32_t bit = 1u << i;
-        if ((g_auth.algs & bit) && strcmp(alg, config_alg_name(bit)) == 0) return libjwt[i];
+        if ((g_auth.keys.algs & bit) && strcmp(alg, config_alg_name(bit)) == 0) return libjwt[i];
     }
     return JWT_ALG_INVAL;
 }
@@ -426,95 +172,105 @@ static int numeric_claim_ok(json_t *payload, const char *name)
     return !v || json_is_number(v);
 }
 
+/* Exactly header.payload.signature, all base64url: anything else (JWE's
+ * five parts, padding, whitespace) is not ours to guess at. Decodes the
+ * header and payload objects; 0, or -1 when malformed. */
+static int split_token(const char *buf, size_t len, json_t **header, json_t **payload, size_t *slen)
+{
+    const char *d1 = memchr(buf, '.', len);
+    const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - buf)) : NULL;
+    if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - buf))) return -1;
+    size_t hlen = (size_t)(d1 - buf), plen = (size_t)(d2 - d1 - 1);
+    *slen = len - (size_t)(d2 + 1 - buf);
+    if (hlen == 0 || plen == 0) return -1;
+    for (size_t i = 0; i < *slen; i++)
+        if (b64url_val((unsigned char)d2[1 + i]) < 0) return -1;
+    *header = decode_json_part(buf, hlen);
+    *payload = *header ? decode_json_part(d1 + 1, plen) : NULL;
+    return *payload ? 0 : -1;
+}
+
+/* Policy before any cryptography: the token does not get to choose how it
+ * is checked ("none", HS* against a public key, ...). NULL when the token
+ * may go to libjwt (*want: its algorithm), else the reason. */
+static const char *check_policy(json_t *header, json_t *payload, size_t slen, jwt_alg_t *want)
+{
+    const char *alg = json_string_value(json_object_get(header, "alg"));
+    json_t *typ = json_object_get(header, "typ");
+    if (!alg || (typ && (!json_is_string(typ) || strcasecmp(json_string_value(typ), "JWT") != 0)))
+        return "malformed token"; /* libjwt refuses other typ values too */
+    /* Critical extensions (RFC 7515 4.1.11) are not understood here. */
+    if (json_object_get(header, "crit")) return "malformed token";
+    *want = allowed_alg(alg);
+    if (*want == JWT_ALG_INVAL) return "algorithm not allowed";
+    if (slen == 0) return "bad signature";
+    json_t *jsub = json_object_get(payload, "sub");
+    if (!numeric_claim_ok(payload, "exp") || !numeric_claim_ok(payload, "nbf") ||
+        (jsub && !json_is_string(jsub)))
+        return "malformed token";
+    return NULL;
+}
+
+/* Times only after the signature, so forgeries learn nothing. The claims
+ * come from the payload just verified (same bytes); NumericDate may be
+ * fractional, which libjwt's integer getter would misread. */
+static const char *check_times(json_t *payload)
+{
+    double now = (double)time(NULL);
+    json_t *exp = json_object_get(payload, "exp");
+    json_t *nbf = json_object_get(payload, "nbf");
+    if (exp && now >= json_number_value(exp) + g_auth.leeway_s) return "token expired";
+    if (nbf && now + g_auth.leeway_s < json_number_value(nbf)) return "token not yet valid";
+    return NULL;
+}
+
+/* Signature (libjwt), algorithm agreement, times and sub of a token that
+ * passed the policy. NULL on success (sub copied), else the reason. */
+static const char *check_signed(const char *buf, json_t *payload, jwt_alg_t want, char *sub,
+                                size_t sublen)
+{
+    jwt_t *jwt = NULL;
+    const char *reason = NULL;
+    if (jwt_decode(&jwt, buf, g_auth.keys.key, (int)g_auth.keys.key_len) != 0 || !jwt)
+        reason = "bad signature";
+    else if (jwt_get_alg(jwt) != want) /* both parsers must agree */
+        reason = "algorithm not allowed";
+    else
+        reason = check_times(payload);
+    const char *s = reason ? NULL : jwt_get_grant(jwt, "sub");
+    if (s && sub && sublen) {
+        if (strlen(s) >= sublen)
+            reason = "malformed token"; /* a cut identity could name someone else */
+        else
+            memcpy(sub, s, strlen(s) + 1);
+    }
+    if (jwt) jwt_free(jwt);
+    return reason;
+}
+
 int auth_verify(const char *token, size_t len, char *sub, size_t sublen, char *why, size_t whylen)
 {
     char buf[AUTH_TOKEN_MAX + 1]; /* libjwt wants a C string */
     json_t *header = NULL, *payload = NULL;
-    jwt_t *jwt = NULL;
     const char *reason = "malformed token";
+    jwt_alg_t want = JWT_ALG_INVAL;
 
     if (sub && sublen) sub[0] = '\0';
     if (!token || len == 0) {
         set_why(why, whylen, "missing token");
         return -1;
     }
-    if (len > AUTH_TOKEN_MAX || memchr(token, '\0', len)) goto out;
-    memcpy(buf, token, len);
-    buf[len] = '\0';
-
-    /* Exactly header.payload.signature, all base64url: anything else
-     * (JWE's five parts, padding, whitespace) is not ours to guess at. */
-    const char *d1 = memchr(buf, '.', len);
-    const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - buf)) : NULL;
-    if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - buf))) goto out;
-    size_t hlen = (size_t)(d1 - buf), plen = (size_t)(d2 - d1 - 1);
-    size_t slen = len - (size_t)(d2 + 1 - buf);
-    if (hlen == 0 || plen == 0) goto out;
-    for (size_t i = 0; i < slen; i++)
-        if (b64url_val((unsigned char)d2[1 + i]) < 0) goto out;
-
-    header = decode_json_part(buf, hlen);
-    payload = header ? decode_json_part(d1 + 1, plen) : NULL;
-    if (!payload) goto out;
-    const char *alg = json_string_value(json_object_get(header, "alg"));
-    json_t *typ = json_object_get(header, "typ");
-    if (!alg || (typ && (!json_is_string(typ) || strcasecmp(json_string_value(typ), "JWT") != 0)))
-        goto out; /* libjwt refuses other typ values too */
-    /* Critical extensions (RFC 7515 4.1.11) are not understood here. */
-    if (json_object_get(header, "crit")) goto out;
-
-    /* Policy before any cryptography: the token does not get to choose
-     * how it is checked ("none", HS* against a public key, ...). */
-    jwt_alg_t want = allowed_alg(alg);
-    if (want == JWT_ALG_INVAL) {
-        reason = "algorithm not allowed";
-        goto out;
+    if (len <= AUTH_TOKEN_MAX && !memchr(token, '\0', len)) {
+        memcpy(buf, token, len);
+        buf[len] = '\0';
+        size_t slen = 0;
+        if (split_token(buf, len, &header, &payload, &slen) == 0 &&
+            !(reason = check_policy(header, payload, slen, &want)))
+            reason = check_signed(buf, payload, want, sub, sublen);
+        OPENSSL_cleanse(buf, len);
     }
-    if (slen == 0) {
-        reason = "bad signature";
-        goto out;
-    }
-    json_t *jsub = json_object_get(payload, "sub");
-    if (!numeric_claim_ok(payload, "exp") || !numeric_claim_ok(payload, "nbf") ||
-        (jsub && !json_is_string(jsub)))
-        goto out;
-
-    if (jwt_decode(&jwt, buf, g_auth.key, (int)g_auth.key_len) != 0 || !jwt) {
-        reason = "bad signature";
-        goto out;
-    }
-    if (jwt_get_alg(jwt) != want) { /* both parsers must agree */
-        reason = "algorithm not allowed";
-        goto out;
-    }
-
-    /* Times only after the signature, so forgeries learn nothing. The
-     * claims come from the payload just verified (same bytes); NumericDate
-     * may be fractional, which libjwt's integer getter would misread. */
-    double now = (double)time(NULL);
-    json_t *exp = json_object_get(payload, "exp");
-    json_t *nbf = json_object_get(payload, "nbf");
-    if (exp && now >= json_number_value(exp) + g_auth.leeway_s) {
-        reason = "token expired";
-        goto out;
-    }
-    if (nbf && now + g_auth.leeway_s < json_number_value(nbf)) {
-        reason = "token not yet valid";
-        goto out;
-    }
-
-    const char *s = jwt_get_grant(jwt, "sub");
-    if (s && sub && sublen) {
-        if (strlen(s) >= sublen) goto out; /* a cut identity could name someone else */
-        memcpy(sub, s, strlen(s) + 1);
-    }
-    reason = NULL;
-
-out:
-    if (jwt) jwt_free(jwt);
     json_decref(header);
     json_decref(payload);
-    OPENSSL_cleanse(buf, len <= AUTH_TOKEN_MAX ? len : 0);
     if (reason) {
         if (sub && sublen) sub[0] = '\0';
         set_why(why, whylen, reason);
@@ -646,16 +402,4 @@ size_t auth_token_from_request(const http_request_t *req, char *token, size_t to
 
     /* 3. Sec-WebSocket-Protocol (browsers cannot set Authorization). */
     return from_protocol(req, token, toklen, protocol_echo, echolen);
-}
-
-char *auth_error_json(const char *why)
-{
-    char msg[512];
-    snprintf(msg, sizeof msg, "Authentication failed: %s", why && *why ? why : "invalid token");
-    json_t *o = json_pack("{s:s, s:{s:s, s:s, s:s}}", "type", "auth_error", "data", "code",
-                          "INVALID_TOKEN", "message", msg, "action", "reconnect_with_valid_token");
-    if (!o) return NULL;
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
 }

@@ -11,9 +11,10 @@
  * PEM as HMAC secret: algorithm confusion). "none" is never accepted.
  * exp and nbf are honoured with auth.leeway seconds of clock skew.
  *
- * auth.endpoints says which paths need a token (auth_path_protected); the
- * same rules refuse a bad list in auth_init, so check-config and the
- * workers agree.
+ * auth.endpoints says which paths need a token (auth_path_protected);
+ * whether a path takes a user token at all (public and admin routes never
+ * do) is the route table's (worker/api/routes.h, which also checks the
+ * list against the served paths at check-config and worker start).
  *
  * Key material is process-global: call auth_init in each process after the
  * configuration is loaded (again on reload; a failed reload keeps the
@@ -34,18 +35,17 @@
 #define AUTH_TOKEN_BUF (AUTH_TOKEN_MAX + 2)
 /* Recommended size of the sub buffer of auth_verify. */
 #define AUTH_SUB_MAX 256
-/* Load the key material (nothing when auth.mode = off), check
- * auth.algorithms against the key and auth.endpoints against the routes.
- * Returns 0, or -1 with a message in err, e.g. "auth.jwt_secret_file:
- * cannot read ...", "auth.algorithms: RS384 cannot be verified with ...",
- * "auth.endpoints: /x matches no WebSocket endpoint or REST route". */
+/* Load the key material (nothing when auth.mode = off, see auth_keys.h)
+ * and check auth.algorithms against the key. Returns 0, or -1 with a
+ * message in err, e.g. "auth.jwt_secret_file: cannot read ...",
+ * "auth.algorithms: RS384 cannot be verified with ...". */
 int auth_init(const ragws_config_t *cfg, char *err, size_t errlen);
 void auth_shutdown(void);
 
-/* Does this path (WebSocket or REST) need a token? Mode jwt, the path is
- * neither public (/health, /ready, /metrics) nor admin, and it is listed
- * in auth.endpoints (exact, or an item "prefix*"), or the list is empty
- * (every other path, unknown ones included). */
+/* Does auth.endpoints ask for a token on this path? Mode jwt, and the path
+ * is listed (exact, or an item "prefix*"), or the list is empty (every
+ * path). Only for paths whose route takes a user token: the caller asks
+ * the route table first (routes_path_protected). */
 int auth_path_protected(const char *path, size_t len);
 
 /* The token of "Authorization: Bearer <t>" (REST takes no other carrier),
@@ -75,10 +75,5 @@ int auth_verify(const char *token, size_t len, char *sub, size_t sublen, char *w
  * else "". It stays "" when the value does not fit in echolen. */
 size_t auth_token_from_request(const http_request_t *req, char *token, size_t toklen,
                                char *protocol_echo, size_t echolen);
-
-/* {"type":"auth_error","data":{"code":"INVALID_TOKEN","message":
- * "Authentication failed: <why>","action":"reconnect_with_valid_token"}}
- * (seed 004). Caller frees with free(). */
-char *auth_error_json(const char *why);
 
 #endif

@@ -391,9 +391,8 @@ static void on_llm_token(void *ud, const char *text, size_t len)
     j->alen += len;
     j->answer[j->alen] = 0;
     uint32_t pos = j->tokens++;
-    wk->token_stamp_ns = loop_clock_ns();
-    if (j->ev.on_token) EMIT(j, j->ev.on_token(j->ud, text, len, pos));
-    wk->token_stamp_ns = 0;
+    uint64_t arrived = loop_clock_ns();
+    if (j->ev.on_token) EMIT(j, j->ev.on_token(j->ud, text, len, pos, arrived));
     alive(j);
 }
 

@@ -64,7 +64,10 @@ typedef struct rag_events {
     void (*on_stored)(void *ud, int64_t conversation_id, int64_t message_id);
     void (*on_status)(void *ud, const char *stage, double progress, const char *message);
     void (*on_sources)(void *ud, const rag_source_t *sources, size_t n);
-    void (*on_token)(void *ud, const char *text, size_t len, uint32_t position);
+    /* arrived_ns: when the token came from the LLM (loop_clock_ns), for the
+     * token-latency figures of the frame that carries it. */
+    void (*on_token)(void *ud, const char *text, size_t len, uint32_t position,
+                     uint64_t arrived_ns);
     void (*on_complete)(void *ud, const rag_result_t *r);
     void (*on_error)(void *ud, const char *code, const char *message, const char *stage);
 } rag_events_t;

@@ -3,6 +3,8 @@
  * test time into a temporary directory. */
 #include "tests/unit/unit.h"
 #include "base/config.h"
+#include "protocol/gateway.h"
+#include "worker/api/routes.h"
 #include "worker/svc/auth.h"
 #include "protocol/http_parser.h"
 
@@ -625,8 +627,8 @@ static void test_extract_precedence(void)
 static void test_path_protected(void)
 {
     CHECK_EQ_INT(init_with(path_secret, ""), 0);
-    CHECK_EQ_INT(auth_path_protected("/ws/query", 9), 1);
-    CHECK_EQ_INT(auth_path_protected("/anything", 9), 1);
+    CHECK_EQ_INT(routes_path_protected("/ws/query", 9), 1);
+    CHECK_EQ_INT(routes_path_protected("/anything", 9), 1);
 
     config_defaults(&cfg);
     CHECK_EQ_INT(config_set(&cfg, "auth", "mode", "jwt", err, sizeof err), 0);
@@ -634,51 +636,51 @@ static void test_path_protected(void)
     CHECK_EQ_INT(config_set(&cfg, "auth", "endpoints", "/ws/query, /api/v1/ws", err, sizeof err),
                  0);
     CHECK_EQ_INT(auth_init(&cfg, err, sizeof err), 0);
-    CHECK_EQ_INT(auth_path_protected("/ws/query", 9), 1);
-    CHECK_EQ_INT(auth_path_protected("/api/v1/ws", 10), 1);
-    CHECK_EQ_INT(auth_path_protected("/ws/monitor", 11), 0);
-    CHECK_EQ_INT(auth_path_protected("/ws/quer", 8), 0);
-    CHECK_EQ_INT(auth_path_protected("/ws/query/x", 11), 0);
+    CHECK_EQ_INT(routes_path_protected("/ws/query", 9), 1);
+    CHECK_EQ_INT(routes_path_protected("/api/v1/ws", 10), 1);
+    CHECK_EQ_INT(routes_path_protected("/ws/monitor", 11), 0);
+    CHECK_EQ_INT(routes_path_protected("/ws/quer", 8), 0);
+    CHECK_EQ_INT(routes_path_protected("/ws/query/x", 11), 0);
     /* Length is honoured: "/ws/query" inside a longer buffer. */
-    CHECK_EQ_INT(auth_path_protected("/ws/query?x", 9), 1);
-    CHECK_EQ_INT(auth_path_protected("/api/query", 10), 0);
+    CHECK_EQ_INT(routes_path_protected("/ws/query?x", 9), 1);
+    CHECK_EQ_INT(routes_path_protected("/api/query", 10), 0);
 
     /* Default list: REST user routes too, never public or admin paths. */
     CHECK_EQ_INT(init_with(path_secret, ""), 0);
-    CHECK_EQ_INT(auth_path_protected("/api/query", 10), 1);
-    CHECK_EQ_INT(auth_path_protected("/api/conversations/7/messages", 29), 1);
-    CHECK_EQ_INT(auth_path_protected("/health", 7), 0);
-    CHECK_EQ_INT(auth_path_protected("/ready", 6), 0);
-    CHECK_EQ_INT(auth_path_protected("/metrics", 8), 0);
-    CHECK_EQ_INT(auth_path_protected("/api/broadcast", 14), 0);
-    CHECK_EQ_INT(auth_path_protected("/ws/publish", 11), 0);
-    CHECK_EQ_INT(auth_path_protected("/api/projects/p1/updates", 24), 0);
+    CHECK_EQ_INT(routes_path_protected("/api/query", 10), 1);
+    CHECK_EQ_INT(routes_path_protected("/api/conversations/7/messages", 29), 1);
+    CHECK_EQ_INT(routes_path_protected("/health", 7), 0);
+    CHECK_EQ_INT(routes_path_protected("/ready", 6), 0);
+    CHECK_EQ_INT(routes_path_protected("/metrics", 8), 0);
+    CHECK_EQ_INT(routes_path_protected("/api/broadcast", 14), 0);
+    CHECK_EQ_INT(routes_path_protected("/ws/publish", 11), 0);
+    CHECK_EQ_INT(routes_path_protected("/api/projects/p1/updates", 24), 0);
 
     /* REST paths and prefixes in the list are what is enforced. */
     CHECK_EQ_INT(
         config_set(&cfg, "auth", "endpoints", "/api/query, /api/conversations/*", err, sizeof err),
         0);
     CHECK_EQ_INT(auth_init(&cfg, err, sizeof err), 0);
-    CHECK_EQ_INT(auth_path_protected("/api/query", 10), 1);
-    CHECK_EQ_INT(auth_path_protected("/api/conversations/7/messages", 29), 1);
-    CHECK_EQ_INT(auth_path_protected("/api/collections", 16), 0);
-    CHECK_EQ_INT(auth_path_protected("/ws/query", 9), 0);
+    CHECK_EQ_INT(routes_path_protected("/api/query", 10), 1);
+    CHECK_EQ_INT(routes_path_protected("/api/conversations/7/messages", 29), 1);
+    CHECK_EQ_INT(routes_path_protected("/api/collections", 16), 0);
+    CHECK_EQ_INT(routes_path_protected("/ws/query", 9), 0);
 
-    /* What check-config refuses, the workers refuse too (same auth_init). */
+    /* What check-config refuses, the workers refuse too (same routes_check_config). */
     static const char *const bad[] = {"/api/querry",    "/health",     "/metrics",
                                       "/api/broadcast", "/ws/publish", "/api/projects/*",
                                       "/nothing*"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_EQ_INT(config_set(&cfg, "auth", "endpoints", bad[i], err, sizeof err), 0);
-        CHECK_EQ_INT(auth_init(&cfg, err, sizeof err), -1);
+        CHECK_EQ_INT(routes_check_config(&cfg, err, sizeof err), -1);
         CHECK(strstr(err, "auth.endpoints") != NULL);
     }
     CHECK_EQ_INT(config_set(&cfg, "auth", "endpoints", "ws/query", err, sizeof err), -1);
     CHECK_EQ_INT(config_set(&cfg, "auth", "endpoints", "/ws/*x", err, sizeof err), -1);
     CHECK_EQ_INT(config_set(&cfg, "auth", "endpoints", "/api/*", err, sizeof err), 0);
     CHECK_EQ_INT(auth_init(&cfg, err, sizeof err), 0);
-    CHECK_EQ_INT(auth_path_protected("/api/collections/docs", 21), 1);
-    CHECK_EQ_INT(auth_path_protected("/api/broadcast", 14), 0);
+    CHECK_EQ_INT(routes_path_protected("/api/collections/docs", 21), 1);
+    CHECK_EQ_INT(routes_path_protected("/api/broadcast", 14), 0);
 }
 
 static void test_init_errors(void)
@@ -710,12 +712,12 @@ static void test_init_errors(void)
 
 static void test_error_json(void)
 {
-    char *s = auth_error_json("token expired");
+    char *s = gateway_auth_error("token expired");
     CHECK_EQ_STR(s, "{\"type\":\"auth_error\",\"data\":{\"code\":\"INVALID_TOKEN\","
                     "\"message\":\"Authentication failed: token expired\","
                     "\"action\":\"reconnect_with_valid_token\"}}");
     free(s);
-    s = auth_error_json("quote \" here");
+    s = gateway_auth_error("quote \" here");
     CHECK(s && strstr(s, "quote \\\" here") != NULL);
     free(s);
 }
