@@ -12,7 +12,7 @@
 #include "worker/net/http.h"
 #include "worker/net/route.h"
 #include "worker/net/ws.h"
-#include "worker/worker.h"
+#include "worker/net/net.h"
 
 #define EIO_BUCKETS   1024
 #define EIO_QUEUE_MAX 4096 /* packets waiting for a long-poll GET */
@@ -35,14 +35,14 @@ struct eio_session {
 /* The session table of this worker: process context, set up empty. */
 static eio_session_t *sessions[EIO_BUCKETS];
 
-/* ---- what this module takes from the worker (the only uses of wk) ---- */
+/* ---- what this module takes from the worker (the process contexts it reads) ---- */
 
-static loop_t *ctx_loop(void) { return wk->loop; }
-static const ragws_config_t *ctx_cfg(void) { return wk->cfg; }
-static worker_stats_t *ctx_stats(void) { return wk->stats; }
-static int ctx_slot_idx(void) { return wk->slot_idx; }
-static int ctx_draining(void) { return wk->draining; }
-static shm_slot_t *ctx_slot(int i) { return &wk->shm->slots[i]; }
+static loop_t *ctx_loop(void) { return net->loop; }
+static const ragws_config_t *ctx_cfg(void) { return net->cfg; }
+static worker_stats_t *ctx_stats(void) { return net->stats; }
+static int ctx_slot_idx(void) { return net->slot_idx; }
+static int ctx_draining(void) { return net->draining; }
+static shm_slot_t *ctx_slot(int i) { return &net->shm->slots[i]; }
 
 /* ---- the session table ---- */
 
@@ -105,10 +105,12 @@ static int queue_packet(eio_session_t *s, const char *pkt, size_t len)
     return 0;
 }
 
-void eio_send(eio_session_t *s, const char *pkt, size_t len)
+void eio_send(eio_session_t *s, const char *pkt, size_t len) { eio_send_at(s, pkt, len, 0); }
+
+void eio_send_at(eio_session_t *s, const char *pkt, size_t len, uint64_t arrived_ns)
 {
     if (s->ws) {
-        ws_send_text(s->ws, pkt, len);
+        ws_send_text_at(s->ws, pkt, len, arrived_ns);
         return;
     }
     if (queue_packet(s, pkt, len) == 0 && s->poll) flush_poll(s);

@@ -57,6 +57,10 @@ int eio_http(conn_t *c, const http_request_t *req, const char *body, size_t body
 
 /* Send one Engine.IO packet (copied when queued). */
 void eio_send(eio_session_t *s, const char *pkt, size_t len);
+/* The same for an LLM token that arrived at arrived_ns (loop clock): over
+ * the WebSocket transport its frame is timed for the token-latency
+ * histogram (a long-poll answer is not: it waits for the client's GET). */
+void eio_send_at(eio_session_t *s, const char *pkt, size_t len, uint64_t arrived_ns);
 
 /* Send the same packet pre-framed: `frame` (a reference is taken) on a
  * WebSocket transport, else pkt queued like eio_send. */

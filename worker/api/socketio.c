@@ -14,7 +14,7 @@
 #include "worker/net/pubsub.h"
 #include "worker/svc/auth.h"
 #include "worker/svc/rag.h"
-#include "worker/worker.h"
+#include "worker/net/net.h"
 
 typedef struct sio_socket sio_socket_t;
 
@@ -41,10 +41,10 @@ struct sio_socket {
     char *sub; /* JWT sub of the CONNECT auth: owner of its conversations */
 };
 
-/* ---- what this module takes from the worker (the only uses of wk) ---- */
+/* ---- what this module takes from the worker (the process contexts it reads) ---- */
 
-static const ragws_config_t *ctx_cfg(void) { return wk->cfg; }
-static worker_stats_t *ctx_stats(void) { return wk->stats; }
+static const ragws_config_t *ctx_cfg(void) { return net->cfg; }
+static worker_stats_t *ctx_stats(void) { return net->stats; }
 
 static uint64_t wall_ms(void)
 {
@@ -63,15 +63,17 @@ int sio_project_id_valid(const char *s, size_t len) { return name_valid(s, len, 
 
 /* ---- sending ---- */
 
-static void send_owned(sio_socket_t *s, char *pkt)
+static void send_owned_at(sio_socket_t *s, char *pkt, uint64_t arrived_ns)
 {
     if (!pkt) { /* an encoder failed: out of memory */
         log_error("socket.io session %s: a packet could not be encoded, dropped", eio_sid(s->eio));
         return;
     }
-    eio_send(s->eio, pkt, strlen(pkt));
+    eio_send_at(s->eio, pkt, strlen(pkt), arrived_ns);
     free(pkt);
 }
+
+static void send_owned(sio_socket_t *s, char *pkt) { send_owned_at(s, pkt, 0); }
 
 static void emit(sio_socket_t *s, const char *event, json_t *data)
 {
@@ -267,13 +269,13 @@ static void ev_sources(void *ud, const rag_source_t *src, size_t n)
     emit(j->s, "message_sources", sio_sources_data(j->chat_id, arr));
 }
 
-static void ev_token(void *ud, const char *text, size_t len, uint32_t position,
-                     uint64_t arrived_ns)
+static void ev_token(void *ud, const char *text, size_t len, uint32_t position, uint64_t arrived_ns)
 {
     (void)position;
-    (void)arrived_ns; /* eio_send takes no arrival time yet: see the report */
     sio_job_t *j = ud;
-    emit(j->s, "message_token", sio_token_data(j->chat_id, text, len));
+    json_t *data = sio_token_data(j->chat_id, text, len);
+    send_owned_at(j->s, sio_event("message_token", data), arrived_ns);
+    json_decref(data);
 }
 
 static void ev_complete(void *ud, const rag_result_t *r)
@@ -510,7 +512,7 @@ int sio_room_emit(const char *project_id, const char *event, void *json_data)
     snprintf(chan, sizeof chan, SIO_ROOM_PREFIX "%s", project_id);
     char *pkt = sio_event(event, json_data);
     if (!pkt) return -1;
-    int rc = worker_publish(chan, strlen(chan), pkt, strlen(pkt));
+    int rc = net_publish(chan, strlen(chan), pkt, strlen(pkt));
     free(pkt);
     return rc;
 }
