@@ -19,6 +19,7 @@
 #include "io/pg.h"
 #include "worker/svc/llm.h"
 #include "worker/svc/rag.h"
+#include "worker/svc/svc.h"
 #include "worker/net/conn.h"
 #include "worker/net/handoff.h"
 #include "worker/net/ip_table.h"
@@ -32,6 +33,10 @@ static worker_t the_worker;
 worker_t *wk = &the_worker;
 
 static loop_watch_t signal_watch;
+
+static void db_availability(int ok) { atomic_store(&wk->slot->db_ok, (uint32_t)ok); }
+
+static void token_arrival(uint64_t ns) { wk->token_stamp_ns = ns; }
 
 int worker_publish(const char *channel, size_t clen, const char *payload, size_t plen)
 {
@@ -285,6 +290,13 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
         min3(cfg->handshake_timeout_ms, cfg->keepalive_interval_ms, cfg->keepalive_timeout_ms) / 4;
     if (wk->sweep_every_ms < 20) wk->sweep_every_ms = 20;
     if (wk->sweep_every_ms > 250) wk->sweep_every_ms = 250;
+    *svc = (svc_ctx_t){.loop = wk->loop,
+                       .cfg = cfg,
+                       .stats = wk->stats,
+                       .slot_idx = slot_idx,
+                       .draining = &wk->draining,
+                       .publish = worker_publish,
+                       .token_arrival = token_arrival};
 
     sigset_t set;
     sigemptyset(&set);
@@ -307,7 +319,7 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
     }
     char conninfo[PATH_MAX + 256];
     if (db_resolve_conninfo(cfg, conninfo, sizeof conninfo) < 0 ||
-        db_start(wk->loop, cfg, conninfo) < 0) {
+        db_start(wk->loop, cfg, conninfo, db_availability) < 0) {
         log_error("PostgreSQL client could not start");
         _exit(2);
     }

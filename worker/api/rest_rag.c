@@ -1,8 +1,8 @@
 /* REST twins of the RAG endpoints (SPEC S8): POST /api/query, collections
  * and conversation history. Answers are asynchronous (http_begin_async):
  * they come from the database or a rag job, never by blocking the loop.
- * JSON for listings is built by PostgreSQL itself (json_agg), so the rows
- * go to the client without a second encoding here. */
+ * JSON for listings is built by PostgreSQL itself (worker/svc/store.c),
+ * so the rows go to the client without a second encoding here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 #include "io/pg.h"
 #include "worker/net/http.h"
 #include "worker/svc/rag.h"
+#include "worker/svc/store.h"
 #include "worker/api/rest_rag.h"
 #include "worker/worker.h"
 
@@ -49,13 +50,14 @@ static void db_get_done(void *ud, PGresult *res, const char *err)
     http_end_async(c);
 }
 
-static void db_get(conn_t *c, const http_request_t *req, const char *sql, int n,
-                   const char *const *vals, const char *not_found)
+/* A GET answered by one JSON text from the store: begin, then hand the
+ * store's request to db_get_sent. */
+static db_get_t *db_get_begin(conn_t *c, const http_request_t *req, const char *not_found)
 {
     db_get_t *g = calloc(1, sizeof *g);
     if (!g) {
         http_respond_error(c, 500, "INTERNAL_ERROR", "out of memory");
-        return;
+        return NULL;
     }
     g->c = c;
     g->not_found = not_found;
@@ -64,57 +66,20 @@ static void db_get(conn_t *c, const http_request_t *req, const char *sql, int n,
     if (!http_begin_async(c, req, db_get_abort, g)) {
         free(g);
         http_respond_error(c, 500, "INTERNAL_ERROR", "out of memory");
-        return;
+        return NULL;
     }
-    if (!db_exec(sql, n, vals, db_get_done, g)) {
+    return g;
+}
+
+static void db_get_sent(conn_t *c, db_get_t *g, db_req_t *sent)
+{
+    if (!sent) {
         free(g);
         http_respond_error(c, 503, "STORAGE_UNAVAILABLE",
                            "PostgreSQL is unavailable; retry shortly");
         http_end_async(c);
     }
 }
-
-static const char SQL_COLLECTIONS[] =
-    "SELECT json_build_object('collections', coalesce(json_agg(json_build_object("
-    " 'name', s.name, 'description', s.description, 'total_documents', s.docs,"
-    " 'total_chunks', s.chunks, 'storage_size_mb', round(s.bytes / 1048576.0, 3),"
-    " 'last_updated', s.last_updated) ORDER BY s.name), '[]'::json))::text"
-    " FROM (SELECT col.name, col.description,"
-    "  (SELECT count(*) FROM documents d WHERE d.collection_id = col.id) AS docs,"
-    "  (SELECT count(*) FROM chunks c WHERE c.collection_id = col.id) AS chunks,"
-    "  (SELECT coalesce(sum(d.size_bytes), 0) FROM documents d WHERE d.collection_id = col.id) AS "
-    "bytes,"
-    "  greatest(col.created_at, (SELECT max(d.created_at) FROM documents d"
-    "   WHERE d.collection_id = col.id)) AS last_updated"
-    "  FROM collections col) s";
-
-static const char SQL_COLLECTION[] =
-    "SELECT json_build_object('name', col.name, 'description', col.description,"
-    " 'created_at', col.created_at,"
-    " 'total_documents', (SELECT count(*) FROM documents d WHERE d.collection_id = col.id),"
-    " 'total_chunks', (SELECT count(*) FROM chunks c WHERE c.collection_id = col.id),"
-    " 'documents', coalesce((SELECT json_agg(json_build_object('document_id', d.id,"
-    "   'filename', d.filename, 'content_type', d.content_type, 'size_bytes', d.size_bytes,"
-    "   'status', d.status, 'created_at', d.created_at,"
-    "   'chunks', (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)) ORDER BY d.id)"
-    "  FROM documents d WHERE d.collection_id = col.id), '[]'::json))::text"
-    " FROM collections col WHERE col.name = $1";
-
-/* {id} is the numeric conversation id or an external id (chat session,
- * Socket.IO chat_id, /ws/conversation session ...). $2: the owner filter
- * (NULL: none; "": conversations without owner). Another user's
- * conversation is simply not found (404), so ids cannot be probed. */
-static const char SQL_CONVERSATION_MESSAGES[] =
-    "SELECT json_build_object('conversation_id', cv.id, 'kind', cv.kind,"
-    " 'external_id', cv.external_id, 'created_at', cv.created_at,"
-    " 'messages', coalesce((SELECT json_agg(json_build_object('id', m.id, 'role', m.role,"
-    "   'content', m.content, 'status', m.status, 'metadata', m.metadata,"
-    "   'created_at', m.created_at) ORDER BY m.id)"
-    "  FROM messages m WHERE m.conversation_id = cv.id), '[]'::json))::text"
-    " FROM conversations cv"
-    " WHERE (($1 ~ '^[0-9]{1,18}$' AND cv.id = $1::bigint) OR cv.external_id = $1)"
-    "  AND ($2::text IS NULL OR cv.owner IS NOT DISTINCT FROM nullif($2, ''))"
-    " ORDER BY (cv.id::text = $1) DESC, cv.updated_at DESC LIMIT 1";
 
 /* ---- POST /api/query ---- */
 
@@ -277,7 +242,8 @@ int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, si
     }
     if (req->path_len == 16 && memcmp(req->path, "/api/collections", 16) == 0) {
         if (!get) goto not_allowed;
-        db_get(c, req, SQL_COLLECTIONS, 0, NULL, "no collections");
+        db_get_t *g = db_get_begin(c, req, "no collections");
+        if (g) db_get_sent(c, g, store_collections(db_get_done, g));
         return 1;
     }
     if (starts_with(req, "/api/collections/", &rest, &rlen) && !memchr(rest, '/', rlen)) {
@@ -288,8 +254,8 @@ int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, si
         }
         memcpy(seg, rest, rlen);
         seg[rlen] = 0;
-        const char *vals[1] = {seg};
-        db_get(c, req, SQL_COLLECTION, 1, vals, "no such collection");
+        db_get_t *g = db_get_begin(c, req, "no such collection");
+        if (g) db_get_sent(c, g, store_collection(seg, db_get_done, g));
         return 1;
     }
     if (starts_with(req, "/api/conversations/", &rest, &rlen)) {
@@ -304,8 +270,8 @@ int rest_rag_dispatch(conn_t *c, const http_request_t *req, const char *body, si
         }
         memcpy(seg, rest, idlen);
         seg[idlen] = 0;
-        const char *vals[2] = {seg, owner};
-        db_get(c, req, SQL_CONVERSATION_MESSAGES, 2, vals, "no such conversation");
+        db_get_t *g = db_get_begin(c, req, "no such conversation");
+        if (g) db_get_sent(c, g, store_conversation_messages(seg, owner, db_get_done, g));
         return 1;
     }
     return 0;

@@ -10,6 +10,7 @@
 #include "io/pg.h"
 #include "worker/net/route.h"
 #include "worker/svc/rag.h"
+#include "worker/svc/store.h"
 #include "worker/worker.h"
 #include "worker/net/ws.h"
 
@@ -36,16 +37,6 @@ struct chat_session {
     } answers[CHAT_REMEMBER];
     struct reaction_req *reaction_reqs[8];
 };
-
-/* Stored only against a stored chat answer (the one bot_N named on this
- * connection, in the conversation it was given in): no row, and nothing
- * inserted, when it does not exist. */
-static const char SQL_REACTION[] =
-    "INSERT INTO reactions (message_id, conversation_id, external_message_id, reaction)"
-    " SELECT m.id, m.conversation_id, $2, $3 FROM messages m"
-    "  JOIN conversations c ON c.id = m.conversation_id AND c.kind = 'chat'"
-    " WHERE m.id = $1::bigint AND m.role = 'assistant'"
-    " RETURNING id";
 
 #define ERR_UNKNOWN_MESSAGE "UNKNOWN_MESSAGE_ID"
 #define UNKNOWN_MESSAGE_TEXT                                                                       \
@@ -184,15 +175,13 @@ static void react(chat_session_t *s, const chat_msg_t *m)
         return;
     }
     /* Only an answer completed on this connection has a stored id. */
-    char msg_id[32] = "";
+    int64_t msg_id = 0;
     if (strncmp(m->message_id, "bot_", 4) == 0) {
         uint32_t bot = (uint32_t)strtoul(m->message_id + 4, NULL, 10);
-        if (s->answers[bot % CHAT_REMEMBER].bot == bot && bot &&
-            s->answers[bot % CHAT_REMEMBER].msg_id)
-            snprintf(msg_id, sizeof msg_id, "%lld",
-                     (long long)s->answers[bot % CHAT_REMEMBER].msg_id);
+        if (s->answers[bot % CHAT_REMEMBER].bot == bot && bot)
+            msg_id = s->answers[bot % CHAT_REMEMBER].msg_id;
     }
-    if (!msg_id[0]) {
+    if (!msg_id) {
         chat_send_error_id(s->c, ERR_UNKNOWN_MESSAGE, UNKNOWN_MESSAGE_TEXT, m->message_id);
         return;
     }
@@ -202,8 +191,7 @@ static void react(chat_session_t *s, const chat_msg_t *m)
     r->slot = slot;
     snprintf(r->bot_id, sizeof r->bot_id, "%s", m->message_id);
     snprintf(r->reaction, sizeof r->reaction, "%s", m->reaction);
-    const char *vals[3] = {msg_id, m->message_id, m->reaction};
-    if (db_exec(SQL_REACTION, 3, vals, reaction_stored, r)) {
+    if (store_reaction(msg_id, m->message_id, m->reaction, reaction_stored, r)) {
         s->reaction_reqs[slot] = r;
     } else {
         free(r);

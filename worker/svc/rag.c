@@ -7,58 +7,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "protocol/apiv1.h"
 #include "protocol/json_msg.h"
 #include "base/log.h"
 #include "base/utf8.h"
 #include "io/pg.h"
 #include "worker/svc/llm.h"
-#include "worker/worker.h"
+#include "worker/svc/store.h"
+#include "worker/svc/svc.h"
 
 #define RAG_MAX_ENTITIES 5
-#define RAG_HISTORY_MAX  10
-
-static const char SQL_STORE_USER[] =
-    "WITH conv AS ("
-    " INSERT INTO conversations (kind, external_id, owner) VALUES ($1, $2, $5)"
-    " ON CONFLICT (kind, external_id) DO UPDATE SET updated_at = now()"
-    "  WHERE conversations.owner IS NOT DISTINCT FROM EXCLUDED.owner"
-    " RETURNING id)"
-    " INSERT INTO messages (conversation_id, role, content, metadata)"
-    " SELECT id, 'user', $3, $4::jsonb FROM conv"
-    " RETURNING conversation_id, id";
-
-static const char SQL_STORE_ASSISTANT[] =
-    "INSERT INTO messages (conversation_id, role, content, status, metadata)"
-    " VALUES ($1, 'assistant', $2, $3, $4::jsonb) RETURNING id";
-
-/* Queued right behind the answer's INSERT (one connection runs statements
- * in order), so it finds the row that INSERT commits. */
-static const char SQL_MARK_CANCELLED[] =
-    "UPDATE messages SET status = 'cancelled',"
-    " metadata = metadata || '{\"reason\":\"cancelled\"}'::jsonb"
-    " WHERE conversation_id = $1 AND role = 'assistant' AND metadata->>'job' = $2";
-
-static const char SQL_HISTORY[] = "SELECT role, content FROM ("
-                                  " SELECT id, role, content FROM messages"
-                                  " WHERE conversation_id = $1 AND status = 'complete' AND id < $2"
-                                  " ORDER BY id DESC LIMIT 10) h ORDER BY id";
-
-/* One row per matching chunk; one row of NULLs when the collection exists
- * but nothing matches; no row when the collection does not exist.
- * ts_rank_cd normalisation 32 maps the rank into 0..1 (rank / (rank + 1)). */
-static const char SQL_RETRIEVE[] =
-    "SELECT r.chunk_id, r.document_id, r.filename, r.page, r.score, r.snippet, r.content"
-    " FROM (SELECT id FROM collections WHERE name = $1) col"
-    " LEFT JOIN LATERAL ("
-    "  SELECT c.id AS chunk_id, d.id AS document_id, d.filename, c.page,"
-    "   ts_rank_cd(c.tsv, q, 32) AS score,"
-    "   ts_headline('english', c.content, q,"
-    "     'MaxFragments=2, MaxWords=35, MinWords=12, StartSel=\"\", StopSel=\"\"') AS snippet,"
-    "   c.content"
-    "  FROM chunks c JOIN documents d ON d.id = c.document_id,"
-    "   websearch_to_tsquery('english', $2) q"
-    "  WHERE c.collection_id = col.id AND c.tsv @@ q"
-    "  ORDER BY score DESC, c.id LIMIT $3::int) r ON true";
 
 struct rag_job {
     rag_events_t ev;
@@ -129,7 +87,7 @@ static void job_free(rag_job_t *j)
         jobs = j->next;
     if (j->next) j->next->prev = j->prev;
     n_jobs--;
-    loop_timer_stop(wk->loop, &j->kick);
+    loop_timer_stop(svc->loop, &j->kick);
     PQclear(j->sources_res);
     PQclear(j->history_res);
     free(j->src);
@@ -175,8 +133,8 @@ static void finish(rag_job_t *j)
 static void fail(rag_job_t *j, const char *code, const char *message, const char *stage)
 {
     if (j->dead) return;
-    stats_add(&wk->stats->errors, 1);
-    if (strcmp(code, "STORAGE_UNAVAILABLE") == 0) stats_add(&wk->stats->storage_errors, 1);
+    stats_add(&svc->stats->errors, 1);
+    if (strcmp(code, "STORAGE_UNAVAILABLE") == 0) stats_add(&svc->stats->storage_errors, 1);
     EMIT(j, j->ev.on_error(j->ud, code, message, stage));
     finish(j);
     alive(j);
@@ -199,18 +157,11 @@ static const char *answered_model(const rag_job_t *j)
 
 static void publish_follow_ups(const char (*qs)[256], int n)
 {
-    json_t *arr = json_array();
-    for (int i = 0; i < n; i++)
-        if (qs[i][0]) json_array_append_new(arr, json_string(qs[i]));
-    if (!json_array_size(arr)) {
-        json_decref(arr);
-        return;
-    }
-    json_t *msg = json_pack("{s:s, s:o}", "type", "follow_up_questions", "questions", arr);
-    char *s = json_msg_dump(msg);
-    json_decref(msg);
-    if (!s) return; /* out of memory */
-    if (worker_publish("global", 6, s, strlen(s)) < 0)
+    const char *q[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < n && i < 3; i++) q[i] = qs[i];
+    char *s = apiv1_follow_up_questions(q, (size_t)(n < 3 ? n : 3));
+    if (!s) return; /* none, or out of memory */
+    if (svc->publish(APIV1_CHANNEL, APIV1_CHANNEL_LEN, s, strlen(s)) < 0)
         log_warn("follow-up questions not broadcast: ring record too large");
     free(s);
 }
@@ -253,7 +204,7 @@ static void followup_done(void *ud, const char *text, const char *error)
 
 static void follow_ups(const rag_job_t *j)
 {
-    if (wk->cfg->llm_backend == LLM_BUILTIN) {
+    if (svc->cfg->llm_backend == LLM_BUILTIN) {
         char qs[3][256];
         int n = llm_rules_follow_ups(j->question, j->answer ? j->answer : "", qs);
         publish_follow_ups((const char(*)[256])qs, n);
@@ -284,7 +235,7 @@ static void follow_ups(const rag_job_t *j)
 static void complete(rag_job_t *j)
 {
     double secs = (double)(loop_clock_ns() - j->started_ns) / 1e9;
-    stats_observe_query(wk->stats, (uint64_t)(secs * 1e6));
+    stats_observe_query(svc->stats, (uint64_t)(secs * 1e6));
     const char *ents[RAG_MAX_ENTITIES];
     for (size_t i = 0; i < j->n_entities; i++) ents[i] = j->entities[i];
     rag_result_t r = {
@@ -349,11 +300,9 @@ static void store_answer(rag_job_t *j)
         complete(j);
         return;
     }
-    char conv[32];
-    snprintf(conv, sizeof conv, "%lld", (long long)j->conv_id);
     char *meta = answer_metadata(j, NULL);
-    const char *vals[4] = {conv, j->answer ? j->answer : "", "complete", meta};
-    j->pending = db_exec(SQL_STORE_ASSISTANT, 4, vals, answer_stored, j);
+    j->pending = store_save_answer(j->conv_id, j->answer ? j->answer : "", "complete", meta,
+                                   answer_stored, j);
     free(meta);
     j->storing_answer = j->pending != NULL;
     if (!j->pending)
@@ -365,11 +314,8 @@ static void store_answer(rag_job_t *j)
 static void store_partial(rag_job_t *j, const char *status_word)
 {
     if (!j->conv_kind || !j->conv_id) return;
-    char conv[32];
-    snprintf(conv, sizeof conv, "%lld", (long long)j->conv_id);
     char *meta = answer_metadata(j, status_word);
-    const char *vals[4] = {conv, j->answer ? j->answer : "", status_word, meta};
-    if (!db_exec(SQL_STORE_ASSISTANT, 4, vals, NULL, NULL))
+    if (!store_save_answer(j->conv_id, j->answer ? j->answer : "", status_word, meta, NULL, NULL))
         log_warn("%s answer of conversation %lld not stored: storage unavailable", status_word,
                  (long long)j->conv_id);
     free(meta);
@@ -391,9 +337,9 @@ static void on_llm_token(void *ud, const char *text, size_t len)
     j->alen += len;
     j->answer[j->alen] = 0;
     uint32_t pos = j->tokens++;
-    wk->token_stamp_ns = loop_clock_ns();
+    if (svc->token_arrival) svc->token_arrival(loop_clock_ns());
     if (j->ev.on_token) EMIT(j, j->ev.on_token(j->ud, text, len, pos));
-    wk->token_stamp_ns = 0;
+    if (svc->token_arrival) svc->token_arrival(0);
     alive(j);
 }
 
@@ -403,7 +349,7 @@ static void on_llm_done(void *ud, uint32_t tokens)
     rag_job_t *j = ud;
     snprintf(j->model_used, sizeof j->model_used, "%s", llm_stream_model(j->llm));
     j->llm = NULL; /* the library frees the stream after this callback */
-    stats_add(&wk->stats->llm_streams, 1);
+    stats_add(&svc->stats->llm_streams, 1);
     if (j->dead) return;
     store_answer(j);
 }
@@ -416,7 +362,7 @@ static void on_llm_error(void *ud, const char *code, const char *message)
     rag_job_t *j = ud;
     snprintf(j->model_used, sizeof j->model_used, "%s", llm_stream_model(j->llm));
     j->llm = NULL;
-    stats_add(&wk->stats->llm_errors, 1);
+    stats_add(&svc->stats->llm_errors, 1);
     if (j->dead) return;
     store_partial(j, "error");
     fail(j, code, "the language model is unavailable; retry shortly", "generating_response");
@@ -516,44 +462,11 @@ static void retrieved(void *ud, PGresult *res, const char *err)
     generate(j);
 }
 
-/* "How do workers share broadcasts?" -> "how or do or workers or share or
- * broadcasts": websearch_to_tsquery ANDs plain words, which would demand
- * every word of a natural question; OR lets ts_rank_cd rank by coverage
- * (stop words are dropped by the english configuration). */
-static char *or_query(const char *q)
-{
-    size_t len = strlen(q);
-    char *out = malloc(len * 4 + 1);
-    if (!out) return NULL;
-    size_t n = 0;
-    const unsigned char *p = (const unsigned char *)q;
-    while (*p) {
-        while (*p && !(isalnum(*p) || *p >= 0x80)) p++;
-        const unsigned char *s = p;
-        while (*p && (isalnum(*p) || *p >= 0x80 || *p == '_')) p++;
-        if (p > s) {
-            if (n) {
-                memcpy(out + n, " or ", 4);
-                n += 4;
-            }
-            memcpy(out + n, s, (size_t)(p - s));
-            n += (size_t)(p - s);
-        }
-    }
-    out[n] = 0;
-    return out;
-}
-
 static void retrieve(rag_job_t *j)
 {
     status(j, "retrieving_documents", 0.3, "Searching the collection...");
     if (!alive(j)) return;
-    char *q = or_query(j->question);
-    char k[16];
-    snprintf(k, sizeof k, "%d", j->k);
-    const char *vals[3] = {j->collection, q ? q : "", k};
-    j->pending = db_exec(SQL_RETRIEVE, 3, vals, retrieved, j);
-    free(q);
+    j->pending = store_retrieve(j->collection, j->question, j->k, retrieved, j);
     if (!j->pending)
         fail(j, "STORAGE_UNAVAILABLE", "PostgreSQL is unavailable; retry shortly",
              "document_retrieval");
@@ -569,7 +482,7 @@ static void history_loaded(void *ud, PGresult *res, const char *err)
         int rows = PQntuples(res);
         j->history = calloc((size_t)rows, sizeof *j->history);
         if (j->history_res && j->history)
-            for (int r = 0; r < rows && r < RAG_HISTORY_MAX; r++)
+            for (int r = 0; r < rows && r < STORE_HISTORY_MAX; r++)
                 j->history[j->n_history++] = (llm_message_t){PQgetvalue(j->history_res, r, 0),
                                                              PQgetvalue(j->history_res, r, 1)};
     }
@@ -631,14 +544,10 @@ static void analyze(rag_job_t *j)
     for (size_t i = 0; i < j->n_entities; i++) memcpy(j->entities[i], ents[i], sizeof ents[i]);
     /* With a real model, ask it too, in parallel with retrieval and
      * generation; the rules stand if it is late or unusable. */
-    if (wk->cfg->llm_backend != LLM_BUILTIN && wk->cfg->llm_analysis_backend)
+    if (svc->cfg->llm_backend != LLM_BUILTIN && svc->cfg->llm_analysis_backend)
         start_backend_analysis(j);
     if (j->include_history && j->conv_id) {
-        char conv[32], before[32];
-        snprintf(conv, sizeof conv, "%lld", (long long)j->conv_id);
-        snprintf(before, sizeof before, "%lld", (long long)j->user_msg_id);
-        const char *vals[2] = {conv, before};
-        j->pending = db_exec(SQL_HISTORY, 2, vals, history_loaded, j);
+        j->pending = store_history(j->conv_id, j->user_msg_id, history_loaded, j);
         if (j->pending) return;
     }
     retrieve(j);
@@ -672,7 +581,8 @@ static void kick(loop_t *loop, loop_timer_t *t)
 {
     (void)loop;
     rag_job_t *j = t->data;
-    if (wk->draining) { /* one place for every endpoint: the drain takes no new question */
+    if (svc->draining &&
+        *svc->draining) { /* one place for every endpoint: the drain takes no new question */
         fail(j, "SHUTTING_DOWN", "server is restarting; ask again on a new connection", "queued");
         return;
     }
@@ -683,8 +593,8 @@ static void kick(loop_t *loop, loop_timer_t *t)
     json_t *meta = json_pack("{s:s, s:s}", "collection", j->collection, "mode", j->mode);
     char *m = json_msg_dump(meta);
     json_decref(meta);
-    const char *vals[5] = {j->conv_kind, j->conv_ext, j->question, m, j->owner};
-    j->pending = db_exec(SQL_STORE_USER, 5, vals, user_stored, j);
+    j->pending =
+        store_insert_question(j->conv_kind, j->conv_ext, j->question, m, j->owner, user_stored, j);
     free(m);
     if (!j->pending)
         fail(j, "STORAGE_UNAVAILABLE",
@@ -696,7 +606,7 @@ static char *dup_or(const char *s, const char *fallback) { return strdup(s ? s :
 
 rag_job_t *rag_start(const rag_params_t *p, const rag_events_t *ev, void *ud)
 {
-    const ragws_config_t *cfg = wk->cfg;
+    const ragws_config_t *cfg = svc->cfg;
     rag_job_t *j = calloc(1, sizeof *j);
     if (!j) return NULL;
     j->ev = *ev;
@@ -735,7 +645,7 @@ rag_job_t *rag_start(const rag_params_t *p, const rag_events_t *ev, void *ud)
     j->include_history = p->include_history;
     j->started_ns = loop_clock_ns();
     static uint64_t job_counter;
-    snprintf(j->key, sizeof j->key, "%d-%d-%llu", wk->slot_idx, (int)getpid(),
+    snprintf(j->key, sizeof j->key, "%d-%d-%llu", svc->slot_idx, (int)getpid(),
              (unsigned long long)++job_counter);
     snprintf(j->intent, sizeof j->intent, "other");
     j->next = jobs;
@@ -743,7 +653,7 @@ rag_job_t *rag_start(const rag_params_t *p, const rag_events_t *ev, void *ud)
     jobs = j;
     n_jobs++;
     /* Events never fire from inside rag_start. */
-    loop_timer_start(wk->loop, &j->kick, 0, kick, j);
+    loop_timer_start(svc->loop, &j->kick, 0, kick, j);
     return j;
 }
 
@@ -769,10 +679,7 @@ void rag_cancel(rag_job_t *j)
     if (!j->storing_answer) {
         store_partial(j, "cancelled");
     } else if (j->conv_id) {
-        char conv[32];
-        snprintf(conv, sizeof conv, "%lld", (long long)j->conv_id);
-        const char *vals[2] = {conv, j->key};
-        if (!db_exec(SQL_MARK_CANCELLED, 2, vals, NULL, NULL))
+        if (!store_mark_cancelled(j->conv_id, j->key, NULL, NULL))
             log_warn("answer of conversation %lld stored as complete: cancel not recorded",
                      (long long)j->conv_id);
     }
