@@ -686,3 +686,5 @@ void rag_cancel(rag_job_t *j)
     finish(j);
     alive(j);
 }
+
+void rag_cancel_handle(void *job) { rag_cancel(job); }

@@ -79,6 +79,8 @@ void rag_pause(rag_job_t *j);
 void rag_resume(rag_job_t *j);
 /* Stop now; store the partial answer as cancelled; no more events. */
 void rag_cancel(rag_job_t *j);
+/* rag_cancel for a job list's `cancel` (worker/svc/jobs.h). */
+void rag_cancel_handle(void *job);
 
 /* Jobs running in this worker (the drain waits for them). */
 uint32_t rag_jobs_running(void);
