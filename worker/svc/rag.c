@@ -1,22 +1,23 @@
 #include "worker/svc/rag.h"
 
-#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "protocol/apiv1.h"
 #include "protocol/json_msg.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/utf8.h"
 #include "io/pg.h"
 #include "worker/svc/llm.h"
+#include "worker/svc/rag_tasks.h"
 #include "worker/svc/store.h"
 #include "worker/svc/svc.h"
 
-#define RAG_MAX_ENTITIES 5
+#define RAG_MAX_ENTITIES RAG_ANALYSIS_MAX_ENTITIES
+#define RAG_ANSWER_MAX   (16u << 20) /* bytes of one answer */
 
 struct rag_job {
     rag_events_t ev;
@@ -40,8 +41,7 @@ struct rag_job {
     llm_message_t *history;
     size_t n_history;
     PGresult *history_res;
-    char *answer;
-    size_t alen, acap;
+    buf_t answer; /* bounded by RAG_ANSWER_MAX */
     uint32_t tokens;
     char intent[32];
     char entities[RAG_MAX_ENTITIES][128];
@@ -92,7 +92,7 @@ static void job_free(rag_job_t *j)
     PQclear(j->history_res);
     free(j->src);
     free(j->history);
-    free(j->answer);
+    buf_free(&j->answer);
     free_params(j);
 }
 
@@ -105,6 +105,8 @@ static void job_free(rag_job_t *j)
         call;                                                                                      \
         (j)->depth--;                                                                              \
     } while (0)
+
+static const char *answer_text(const rag_job_t *j) { return j->answer.data ? j->answer.data : ""; }
 
 static int alive(rag_job_t *j)
 {
@@ -153,83 +155,6 @@ static const char *answered_model(const rag_job_t *j)
     return j->llm ? llm_stream_model(j->llm) : j->model;
 }
 
-/* ---- follow-up questions (S4.1), detached from the job ---- */
-
-static void publish_follow_ups(const char (*qs)[256], int n)
-{
-    const char *q[3] = {NULL, NULL, NULL};
-    for (int i = 0; i < n && i < 3; i++) q[i] = qs[i];
-    char *s = apiv1_follow_up_questions(q, (size_t)(n < 3 ? n : 3));
-    if (!s) return; /* none, or out of memory */
-    if (svc->publish(APIV1_CHANNEL, APIV1_CHANNEL_LEN, s, strlen(s)) < 0)
-        log_warn("follow-up questions not broadcast: ring record too large");
-    free(s);
-}
-
-typedef struct followup {
-    char question[512];
-    char *answer;
-} followup_t;
-
-static void followup_done(void *ud, const char *text, const char *error)
-{
-    followup_t *f = ud;
-    char qs[3][256] = {{0}};
-    int n = 0;
-    if (text && !error) {
-        /* One question per line; keep lines that end with '?'. */
-        const char *p = text;
-        while (*p && n < 3) {
-            const char *e = strchr(p, '\n');
-            size_t len = e ? (size_t)(e - p) : strlen(p);
-            while (len && isspace((unsigned char)p[len - 1])) len--;
-            size_t off = 0;
-            while (off < len && (isspace((unsigned char)p[off]) || p[off] == '-' || p[off] == '*' ||
-                                 isdigit((unsigned char)p[off]) || p[off] == '.'))
-                off++;
-            if (len > off && p[len - 1] == '?' && len - off < sizeof qs[0]) {
-                memcpy(qs[n], p + off, len - off);
-                qs[n][len - off] = 0;
-                n++;
-            }
-            if (!e) break;
-            p = e + 1;
-        }
-    }
-    if (n < 3) n = llm_rules_follow_ups(f->question, f->answer ? f->answer : "", qs);
-    publish_follow_ups((const char(*)[256])qs, n);
-    free(f->answer);
-    free(f);
-}
-
-static void follow_ups(const rag_job_t *j)
-{
-    if (svc->cfg->llm_backend == LLM_BUILTIN) {
-        char qs[3][256];
-        int n = llm_rules_follow_ups(j->question, j->answer ? j->answer : "", qs);
-        publish_follow_ups((const char(*)[256])qs, n);
-        return;
-    }
-    followup_t *f = calloc(1, sizeof *f);
-    if (!f) return;
-    utf8_snprintf(f->question, sizeof f->question, "%s", j->question); /* cut on a character */
-    f->answer = j->answer ? strdup(j->answer) : NULL;
-    char prompt[2048];
-    const char *ans = j->answer ? j->answer : "";
-    utf8_snprintf(prompt, sizeof prompt,
-                  "Question: %s\nAnswer: %.*s\n\nWrite exactly three short follow-up "
-                  "questions a user might ask next, one per line, each ending with '?'. "
-                  "No numbering, no other text.",
-                  j->question, (int)utf8_prefix(ans, strlen(ans), 1200), ans);
-    llm_message_t m[1] = {{"user", prompt}};
-    llm_request_t req = {.messages = m,
-                         .n_messages = 1,
-                         .question = j->question,
-                         .temperature = 0.3,
-                         .max_tokens = 120};
-    if (!llm_complete(&req, followup_done, f)) followup_done(f, NULL, "could not start");
-}
-
 /* ---- steps ---- */
 
 static void complete(rag_job_t *j)
@@ -247,7 +172,7 @@ static void complete(rag_job_t *j)
         .intent = j->intent,
         .entities = ents,
         .n_entities = j->n_entities,
-        .answer = j->answer ? j->answer : "",
+        .answer = answer_text(j),
         .conversation_id = j->conv_id,
         .user_message_id = j->user_msg_id,
         .assistant_message_id = j->asst_msg_id,
@@ -255,7 +180,7 @@ static void complete(rag_job_t *j)
     EMIT(j, j->ev.on_complete(j->ud, &r));
     /* Nothing found: follow-ups built from "nothing was found" would be
      * nonsense, and they go to every listener. */
-    if (j->n_src) follow_ups(j);
+    if (j->n_src) rag_follow_ups(j->question, j->answer.data);
     finish(j);
     alive(j);
 }
@@ -301,8 +226,7 @@ static void store_answer(rag_job_t *j)
         return;
     }
     char *meta = answer_metadata(j, NULL);
-    j->pending = store_save_answer(j->conv_id, j->answer ? j->answer : "", "complete", meta,
-                                   answer_stored, j);
+    j->pending = store_save_answer(j->conv_id, answer_text(j), "complete", meta, answer_stored, j);
     free(meta);
     j->storing_answer = j->pending != NULL;
     if (!j->pending)
@@ -315,7 +239,7 @@ static void store_partial(rag_job_t *j, const char *status_word)
 {
     if (!j->conv_kind || !j->conv_id) return;
     char *meta = answer_metadata(j, status_word);
-    if (!store_save_answer(j->conv_id, j->answer ? j->answer : "", status_word, meta, NULL, NULL))
+    if (!store_save_answer(j->conv_id, answer_text(j), status_word, meta, NULL, NULL))
         log_warn("%s answer of conversation %lld not stored: storage unavailable", status_word,
                  (long long)j->conv_id);
     free(meta);
@@ -325,17 +249,7 @@ static void on_llm_token(void *ud, const char *text, size_t len)
 {
     rag_job_t *j = ud;
     if (j->dead) return;
-    if (j->alen + len + 1 > j->acap) {
-        size_t cap = j->acap ? j->acap * 2 : 1024;
-        while (cap < j->alen + len + 1) cap *= 2;
-        char *p = realloc(j->answer, cap);
-        if (!p) return;
-        j->answer = p;
-        j->acap = cap;
-    }
-    memcpy(j->answer + j->alen, text, len);
-    j->alen += len;
-    j->answer[j->alen] = 0;
+    if (buf_append(&j->answer, text, len) < 0) return;
     uint32_t pos = j->tokens++;
     if (svc->token_arrival) svc->token_arrival(loop_clock_ns());
     if (j->ev.on_token) EMIT(j, j->ev.on_token(j->ud, text, len, pos));
@@ -490,48 +404,14 @@ static void history_loaded(void *ud, PGresult *res, const char *err)
 }
 
 /* The backend's analysis, when it answers before the job completes,
- * replaces the rules' one: {"intent": "...", "entities": ["..."]}. */
+ * replaces the rules' one. */
 static void analysis_done(void *ud, const char *text, const char *error)
 {
     rag_job_t *j = ud;
     j->analysis = NULL;
     if (error || !text) return;
-    const char *a = strchr(text, '{'), *b = strrchr(text, '}');
-    if (!a || !b || b < a) return;
-    json_t *v = json_loadb(a, (size_t)(b - a + 1), 0, NULL);
-    const char *intent = json_string_value(json_object_get(v, "intent"));
-    json_t *ents = json_object_get(v, "entities");
-    if (intent && *intent && json_is_array(ents)) {
-        utf8_snprintf(j->intent, sizeof j->intent, "%s", intent);
-        j->n_entities = 0;
-        size_t i;
-        json_t *e;
-        json_array_foreach(ents, i, e)
-        {
-            if (j->n_entities == RAG_MAX_ENTITIES) break;
-            if (json_is_string(e) && json_string_length(e))
-                utf8_snprintf(j->entities[j->n_entities++], sizeof j->entities[0], "%s",
-                              json_string_value(e));
-        }
-    }
-    json_decref(v);
-}
-
-static void start_backend_analysis(rag_job_t *j)
-{
-    char prompt[1200];
-    utf8_snprintf(prompt, sizeof prompt,
-                  "Classify this question. Answer with JSON only: {\"intent\": one of "
-                  "\"factual\", \"procedural\", \"causal\", \"comparison\", \"definition\", "
-                  "\"other\"; \"entities\": up to 5 key terms}.\nQuestion: %.*s",
-                  (int)utf8_prefix(j->question, strlen(j->question), 900), j->question);
-    llm_message_t m[1] = {{"user", prompt}};
-    llm_request_t req = {.messages = m,
-                         .n_messages = 1,
-                         .question = j->question,
-                         .temperature = 0,
-                         .max_tokens = 80};
-    j->analysis = llm_complete(&req, analysis_done, j);
+    rag_analysis_parse(text, j->intent, sizeof j->intent, j->entities, RAG_MAX_ENTITIES,
+                       &j->n_entities);
 }
 
 static void analyze(rag_job_t *j)
@@ -545,7 +425,7 @@ static void analyze(rag_job_t *j)
     /* With a real model, ask it too, in parallel with retrieval and
      * generation; the rules stand if it is late or unusable. */
     if (svc->cfg->llm_backend != LLM_BUILTIN && svc->cfg->llm_analysis_backend)
-        start_backend_analysis(j);
+        j->analysis = rag_analysis_start(j->question, analysis_done, j);
     if (j->include_history && j->conv_id) {
         j->pending = store_history(j->conv_id, j->user_msg_id, history_loaded, j);
         if (j->pending) return;
@@ -611,6 +491,7 @@ rag_job_t *rag_start(const rag_params_t *p, const rag_events_t *ev, void *ud)
     if (!j) return NULL;
     j->ev = *ev;
     j->ud = ud;
+    j->answer.max = RAG_ANSWER_MAX;
     j->question = strdup(p->question);
     j->collection = dup_or(p->collection, cfg->default_collection);
     j->mode = dup_or(p->mode, "balanced");
