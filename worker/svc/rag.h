@@ -3,7 +3,7 @@
  *   store the user message (acknowledged only after its commit)
  *   -> analyze the query -> retrieve passages (PostgreSQL full-text search)
  *   -> generate (LLM stream) -> store the assistant message -> complete
- *   -> follow-up questions broadcast on "global" (S4.1).
+ *   -> follow-up questions broadcast on APIV1_CHANNEL (S4.1, rag_tasks.c).
  *
  * A job reports through events; after on_complete or on_error it frees
  * itself. rag_cancel() ends it early (the partial answer is stored as
