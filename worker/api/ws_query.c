@@ -167,9 +167,10 @@ static void control(qsession_t *s, const query_msg_t *m)
         rag_resume(r->j.handle);
         ws_send_owned(s->c, query_status(r->rid, "resumed", r->progress, "Resumed"));
     } else {
+        rag_cancel(r->j.handle); /* no event follows: the record is ours to release */
         ws_send_owned(s->c, query_error(r->rid, "CANCELLED",
                                         "the request was cancelled by the client", "cancelled", 1));
-        jobs_cancel(&r->j);
+        jobs_done(&r->j);
     }
 }
 

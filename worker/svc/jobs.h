@@ -46,7 +46,8 @@ int jobs_add(jobs_t *l, job_t *j, void *handle);
 /* The owner of j's list. */
 void *jobs_owner(const job_t *j);
 
-/* j ended by itself: unlink and release it. */
+/* j ended by itself (or its handle was already stopped by the caller):
+ * unlink and release it. */
 void jobs_done(job_t *j);
 
 /* Stop j's job, unlink and release it. */
