@@ -38,6 +38,18 @@ static void db_availability(int ok) { atomic_store(&wk->slot->db_ok, (uint32_t)o
 
 static void token_arrival(uint64_t ns) { wk->token_stamp_ns = ns; }
 
+/* The services' context (worker/svc/svc.h), once wk is set up. */
+static void svc_setup(void)
+{
+    *svc = (svc_ctx_t){.loop = wk->loop,
+                       .cfg = wk->cfg,
+                       .stats = wk->stats,
+                       .slot_idx = wk->slot_idx,
+                       .draining = &wk->draining,
+                       .publish = worker_publish,
+                       .token_arrival = token_arrival};
+}
+
 int worker_publish(const char *channel, size_t clen, const char *payload, size_t plen)
 {
     return shm_publish(wk->shm, channel, clen, payload, plen);
@@ -290,13 +302,7 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
         min3(cfg->handshake_timeout_ms, cfg->keepalive_interval_ms, cfg->keepalive_timeout_ms) / 4;
     if (wk->sweep_every_ms < 20) wk->sweep_every_ms = 20;
     if (wk->sweep_every_ms > 250) wk->sweep_every_ms = 250;
-    *svc = (svc_ctx_t){.loop = wk->loop,
-                       .cfg = cfg,
-                       .stats = wk->stats,
-                       .slot_idx = slot_idx,
-                       .draining = &wk->draining,
-                       .publish = worker_publish,
-                       .token_arrival = token_arrival};
+    svc_setup();
 
     sigset_t set;
     sigemptyset(&set);
