@@ -14,6 +14,7 @@
 #include "base/config.h"
 #include "base/chunk.h"
 #include "base/utf8.h" /* utf8_valid checks a file before it is chunked */
+#include "io/pg_conninfo.h"
 
 /* The migrations in sql/, embedded at build time by scripts/embed-sql.sh
  * (build/gen/migrations.c), ascending by version. */
@@ -25,11 +26,7 @@ struct migration {
 extern const struct migration ragws_migrations[];
 extern const int ragws_n_migrations;
 
-/* The conninfo to use: postgres.conninfo as is, or for "auto" the private
- * cluster that scripts/pg-local.sh runs under postgres.auto_dir
- * ("host=<absolute auto_dir>/run port=5432 dbname=ragws user=postgres
- * connect_timeout=N"). Returns 0, or -1 when out does not fit. */
-int db_resolve_conninfo(const ragws_config_t *cfg, char *out, size_t len);
+/* db_resolve_conninfo: io/pg_conninfo.h (the worker uses it too). */
 
 /* Applies every embedded migration the database does not have yet, each in
  * its own transaction together with its schema_migrations row, under an

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cli/db_admin.h"
+#include "io/pg_conninfo.h"
 #include "base/log.h"
 #include "worker/svc/auth.h"
 #include "io/pg.h"
