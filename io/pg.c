@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "worker/worker.h"
 
 #define DB_QUEUE_MAX      4096
 #define DB_BACKOFF_MIN_MS 100
@@ -24,6 +23,7 @@ enum db_state { DB_DOWN, DB_CONNECTING, DB_READY };
 static struct {
     loop_t *loop;
     const ragws_config_t *cfg;
+    void (*on_available)(int ok);
     char *conninfo;
     char *options; /* the conninfo's options plus our statement_timeout */
     PGconn *pg;
@@ -50,7 +50,7 @@ static void connect_start(loop_t *loop, loop_timer_t *t);
 
 static void set_available(int ok)
 {
-    if (wk && wk->slot) atomic_store(&wk->slot->db_ok, (uint32_t)ok);
+    if (db.on_available) db.on_available(ok);
 }
 
 int db_available(void) { return db.state == DB_READY && !db.broken; }
@@ -346,11 +346,13 @@ static char *statement_timeout_options(const char *conninfo, uint32_t timeout_ms
     return out;
 }
 
-int db_start(loop_t *loop, const ragws_config_t *cfg, const char *conninfo)
+int db_start(loop_t *loop, const ragws_config_t *cfg, const char *conninfo,
+             void (*on_available)(int ok))
 {
     memset(&db, 0, sizeof db);
     db.loop = loop;
     db.cfg = cfg;
+    db.on_available = on_available;
     db.watched_fd = -1;
     db.conninfo = strdup(conninfo);
     db.options = statement_timeout_options(conninfo, cfg->pg_query_timeout_ms);

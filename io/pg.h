@@ -30,7 +30,11 @@ typedef struct db_req db_req_t;
 
 typedef void (*db_result_cb)(void *ud, PGresult *res, const char *err);
 
-int db_start(loop_t *loop, const ragws_config_t *cfg, const char *conninfo);
+/* loop and cfg are the worker's (they outlive the client). on_available
+ * (may be NULL) is told every change of db_available(): 1 when connected,
+ * 0 when not (the worker mirrors it into its shared-memory slot). */
+int db_start(loop_t *loop, const ragws_config_t *cfg, const char *conninfo,
+             void (*on_available)(int ok));
 void db_stop(void);
 
 /* 1 when connected and accepting queries. */

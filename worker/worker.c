@@ -18,6 +18,7 @@
 #include "io/pg.h"
 #include "worker/svc/llm.h"
 #include "worker/svc/rag.h"
+#include "worker/svc/svc.h"
 #include "worker/net/conn.h"
 #include "worker/net/handoff.h"
 #include "worker/net/ip_table.h"
@@ -35,6 +36,19 @@ worker_t *wk = &the_worker;
 static net_ctx_t the_net;
 
 static loop_watch_t signal_watch;
+
+static void db_availability(int ok) { atomic_store(&wk->slot->db_ok, (uint32_t)ok); }
+
+/* The services' context (worker/svc/svc.h), once wk is set up. */
+static void svc_setup(void)
+{
+    *svc = (svc_ctx_t){.loop = wk->loop,
+                       .cfg = wk->cfg,
+                       .stats = wk->stats,
+                       .slot_idx = wk->slot_idx,
+                       .draining = &wk->draining,
+                       .publish = worker_publish};
+}
 
 int worker_publish(const char *channel, size_t clen, const char *payload, size_t plen)
 {
@@ -304,6 +318,7 @@ static void setup_contexts(const ragws_config_t *cfg, shm_region_t *shm, int slo
         min3(cfg->handshake_timeout_ms, cfg->keepalive_interval_ms, cfg->keepalive_timeout_ms) / 4;
     if (wk->sweep_every_ms < 20) wk->sweep_every_ms = 20;
     if (wk->sweep_every_ms > 250) wk->sweep_every_ms = 250;
+    svc_setup();
 }
 
 static int setup_signals(void)
@@ -335,7 +350,7 @@ static void start_services(const ragws_config_t *cfg, shm_region_t *shm, int lis
     }
     char conninfo[PATH_MAX + 256];
     if (db_resolve_conninfo(cfg, conninfo, sizeof conninfo) < 0 ||
-        db_start(wk->loop, cfg, conninfo) < 0) {
+        db_start(wk->loop, cfg, conninfo, db_availability) < 0) {
         log_error("PostgreSQL client could not start");
         _exit(2);
     }

@@ -1,9 +1,8 @@
 /* REST twins of the RAG endpoints (SPEC S8): POST /api/query, collections
  * and conversation history. Answers are asynchronous (http_begin_async):
  * they come from the database or a rag job, never by blocking the loop.
- * JSON for listings is built by PostgreSQL itself (json_agg, the queries
- * of worker/svc/store_rest.h), so the rows go to the client without a
- * second encoding here. */
+ * JSON for listings is built by PostgreSQL itself (worker/svc/store.c),
+ * so the rows go to the client without a second encoding here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,7 @@
 #include "io/pg.h"
 #include "worker/net/http.h"
 #include "worker/svc/rag.h"
-#include "worker/svc/store_rest.h"
+#include "worker/svc/store.h"
 #include "worker/api/rest_rag.h"
 
 /* ---- database-backed GETs ---- */
@@ -50,13 +49,14 @@ static void db_get_done(void *ud, PGresult *res, const char *err)
     http_end_async(c);
 }
 
-static void db_get(conn_t *c, const http_request_t *req, const char *sql, int n,
-                   const char *const *vals, const char *not_found)
+/* A GET answered by one JSON text from the store: begin, then hand the
+ * store's request to db_get_sent. */
+static db_get_t *db_get_begin(conn_t *c, const http_request_t *req, const char *not_found)
 {
     db_get_t *g = calloc(1, sizeof *g);
     if (!g) {
         http_respond_error(c, 500, "INTERNAL_ERROR", "out of memory");
-        return;
+        return NULL;
     }
     g->c = c;
     g->not_found = not_found;
@@ -65,9 +65,14 @@ static void db_get(conn_t *c, const http_request_t *req, const char *sql, int n,
     if (!http_begin_async(c, req, db_get_abort, g)) {
         free(g);
         http_respond_error(c, 500, "INTERNAL_ERROR", "out of memory");
-        return;
+        return NULL;
     }
-    if (!db_exec(sql, n, vals, db_get_done, g)) {
+    return g;
+}
+
+static void db_get_sent(conn_t *c, db_get_t *g, db_req_t *sent)
+{
+    if (!sent) {
         free(g);
         http_respond_error(c, 503, "STORAGE_UNAVAILABLE",
                            "PostgreSQL is unavailable; retry shortly");
@@ -229,7 +234,8 @@ void rest_post_query(conn_t *c, const http_request_t *req, const route_params_t 
 void rest_get_collections(conn_t *c, const http_request_t *req, const route_params_t *params,
                           const char *body, size_t len)
 {
-    db_get(c, req, STORE_SQL_COLLECTIONS, 0, NULL, "no collections");
+    db_get_t *g = db_get_begin(c, req, "no collections");
+    if (g) db_get_sent(c, g, store_collections(db_get_done, g));
 }
 
 void rest_get_collection(conn_t *c, const http_request_t *req, const route_params_t *params,
@@ -237,8 +243,8 @@ void rest_get_collection(conn_t *c, const http_request_t *req, const route_param
 {
     char seg[129];
     if (!seg_param(c, params, "name", seg, "bad collection name")) return;
-    const char *vals[1] = {seg};
-    db_get(c, req, STORE_SQL_COLLECTION, 1, vals, "no such collection");
+    db_get_t *g = db_get_begin(c, req, "no such collection");
+    if (g) db_get_sent(c, g, store_collection(seg, db_get_done, g));
 }
 
 void rest_get_messages(conn_t *c, const http_request_t *req, const route_params_t *params,
@@ -246,6 +252,6 @@ void rest_get_messages(conn_t *c, const http_request_t *req, const route_params_
 {
     char seg[129];
     if (!seg_param(c, params, "id", seg, "bad conversation id")) return;
-    const char *vals[2] = {seg, params->owner};
-    db_get(c, req, STORE_SQL_CONVERSATION_MESSAGES, 2, vals, "no such conversation");
+    db_get_t *g = db_get_begin(c, req, "no such conversation");
+    if (g) db_get_sent(c, g, store_conversation_messages(seg, params->owner, db_get_done, g));
 }

@@ -13,16 +13,16 @@
 #include "worker/api/engineio.h"
 #include "worker/net/pubsub.h"
 #include "worker/svc/auth.h"
+#include "worker/svc/jobs.h"
 #include "worker/svc/rag.h"
 #include "worker/net/net.h"
 
 typedef struct sio_socket sio_socket_t;
 
-/* One RAG answer in flight for a socket (the per-connection job list). */
+/* One RAG answer in flight for a socket (in its svc/jobs.h list; j first). */
 typedef struct sio_job {
-    struct sio_job *next;
+    job_t j;
     sio_socket_t *s;
-    rag_job_t *job;
     json_t *chat_id;
 } sio_job_t;
 
@@ -36,8 +36,7 @@ struct sio_socket {
     json_t *project_json;     /* the project_id as the client sent it */
     json_t *chat_json;        /* the last chat_id as the client sent it */
     uint64_t connected_at_ms; /* wall clock, for the metadata */
-    sio_job_t *jobs;
-    uint32_t n_jobs;
+    jobs_t jobs;
     char *sub; /* JWT sub of the CONNECT auth: owner of its conversations */
 };
 
@@ -109,12 +108,7 @@ static void emit_error(sio_socket_t *s, int64_t ack_id, const char *message, jso
     emit_error_code(s, ack_id, ERR_VALIDATION, message, chat_id);
 }
 
-/* ---- the job list (running RAG answers of a socket) ---- */
-
-static int jobs_full(const sio_socket_t *s)
-{
-    return s->n_jobs >= ctx_cfg()->max_inflight_per_connection;
-}
+/* ---- the job list (running RAG answers of a socket: svc/jobs.h) ---- */
 
 static sio_job_t *job_new(sio_socket_t *s, json_t *chat_id)
 {
@@ -131,34 +125,7 @@ static void job_free(sio_job_t *j)
     free(j);
 }
 
-static void jobs_link(sio_socket_t *s, sio_job_t *j)
-{
-    j->next = s->jobs;
-    s->jobs = j;
-    s->n_jobs++;
-}
-
-/* The job ended (complete or error): unlink and free it. */
-static void job_done(sio_job_t *j)
-{
-    sio_socket_t *s = j->s;
-    sio_job_t **pp = &s->jobs;
-    while (*pp && *pp != j) pp = &(*pp)->next;
-    if (*pp) *pp = j->next;
-    s->n_jobs--;
-    job_free(j);
-}
-
-static void jobs_cancel_all(sio_socket_t *s)
-{
-    while (s->jobs) {
-        sio_job_t *j = s->jobs;
-        s->jobs = j->next;
-        rag_cancel(j->job);
-        job_free(j);
-    }
-    s->n_jobs = 0;
-}
+static void release_job(job_t *j) { job_free((sio_job_t *)j); }
 
 /* ---- rooms ---- */
 
@@ -283,7 +250,7 @@ static void ev_complete(void *ud, const rag_result_t *r)
     sio_job_t *j = ud;
     emit(j->s, "message_complete",
          sio_complete_data(j->chat_id, r->model, (int)r->sources_used, r->assistant_message_id));
-    job_done(j);
+    jobs_done(&j->j);
 }
 
 static void ev_error(void *ud, const char *code, const char *message, const char *stage)
@@ -291,7 +258,7 @@ static void ev_error(void *ud, const char *code, const char *message, const char
     (void)stage;
     sio_job_t *j = ud;
     emit_error_code(j->s, -1, code, message, j->chat_id);
-    job_done(j);
+    jobs_done(&j->j);
 }
 
 static const rag_events_t sio_events = {
@@ -322,7 +289,7 @@ static const char *send_message_invalid(const sio_socket_t *s, json_t *chat, jso
         return "temperature must be a number from 0 to 2";
     if (hist && !json_is_null(hist) && !json_is_boolean(hist))
         return "include_history must be true or false";
-    if (jobs_full(s)) return "too many messages in flight; wait for message_complete";
+    if (!jobs_room(&s->jobs)) return "too many messages in flight; wait for message_complete";
     return NULL;
 }
 
@@ -354,13 +321,13 @@ static void send_message(sio_socket_t *s, json_t *data, int64_t ack)
         .owner = s->sub,
         .include_history = !hist || json_is_null(hist) || json_is_true(hist),
     };
-    j->job = rag_start(&p, &sio_events, j);
-    if (!j->job) {
+    rag_job_t *job = rag_start(&p, &sio_events, j);
+    if (!job) {
         job_free(j);
         emit_error_code(s, ack, ERR_INTERNAL, "out of memory", chat);
         return;
     }
-    jobs_link(s, j);
+    jobs_add(&s->jobs, &j->j, job);
     ack_or_nothing(s, ack, sio_accepted_data(chat));
 }
 
@@ -444,7 +411,7 @@ static void on_packet(sio_socket_t *s, const char *data, size_t len)
         if (strcmp(p.nsp, "/") == 0) {
             s->connected = 0;
             leave_room(s);
-            jobs_cancel_all(s);
+            jobs_cancel_all(&s->jobs);
         }
         break;
     case SIO_EVENT:
@@ -469,6 +436,7 @@ static void *sio_on_open(eio_session_t *e)
     s->room.deliver = room_deliver;
     s->room.resync = room_resync;
     s->connected_at_ms = wall_ms();
+    jobs_init(&s->jobs, s, ctx_cfg()->max_inflight_per_connection, rag_cancel_handle, release_job);
     return s;
 }
 
@@ -487,7 +455,7 @@ static void sio_on_close(eio_session_t *e)
 {
     sio_socket_t *s = eio_upper(e);
     leave_room(s);
-    jobs_cancel_all(s);
+    jobs_cancel_all(&s->jobs);
     json_decref(s->chat_json);
     free(s->sub);
     free(s);

@@ -9,6 +9,7 @@
 #include "protocol/apiv1.h"
 #include "protocol/json_msg.h"
 #include "worker/net/route.h"
+#include "worker/svc/jobs.h"
 #include "worker/svc/rag.h"
 #include "worker/net/net.h"
 #include "worker/net/ws.h"
@@ -16,16 +17,14 @@
 typedef struct apiv1_session apiv1_session_t;
 
 typedef struct apiv1_job {
-    struct apiv1_job *next;
+    job_t j; /* first: the list's record is this one */
     apiv1_session_t *s;
-    rag_job_t *job;
     json_t *sources;
 } apiv1_job_t;
 
 struct apiv1_session {
     conn_t *c;
-    apiv1_job_t *jobs;
-    uint32_t n_jobs;
+    jobs_t jobs;
     char conv_ext[64];
 };
 
@@ -35,13 +34,9 @@ static void apiv1_send_error(conn_t *c, const char *code, const char *message)
     stats_add(&net->stats->errors, 1);
 }
 
-static void remove_job(apiv1_job_t *j)
+static void release_job(job_t *jj)
 {
-    apiv1_session_t *s = j->s;
-    apiv1_job_t **pp = &s->jobs;
-    while (*pp && *pp != j) pp = &(*pp)->next;
-    if (*pp) *pp = j->next;
-    s->n_jobs--;
+    apiv1_job_t *j = (apiv1_job_t *)jj;
     json_decref(j->sources);
     free(j);
 }
@@ -63,7 +58,7 @@ static void ev_complete(void *ud, const rag_result_t *r)
 {
     apiv1_job_t *j = ud;
     ws_send_owned(j->s->c, apiv1_response(r->answer, j->sources));
-    remove_job(j);
+    jobs_done(&j->j);
 }
 
 static void ev_error(void *ud, const char *code, const char *message, const char *stage)
@@ -71,7 +66,7 @@ static void ev_error(void *ud, const char *code, const char *message, const char
     (void)stage;
     apiv1_job_t *j = ud;
     apiv1_send_error(j->s->c, code, message);
-    remove_job(j);
+    jobs_done(&j->j);
 }
 
 static const rag_events_t apiv1_events = {
@@ -103,7 +98,7 @@ static void query(apiv1_session_t *s, json_t *msg)
         apiv1_send_error(s->c, ERR_VALIDATION, "content.context.collection is not a valid name");
         return;
     }
-    if (s->n_jobs >= net->cfg->max_inflight_per_connection) {
+    if (!jobs_room(&s->jobs)) {
         apiv1_send_error(s->c, "TOO_MANY_REQUESTS", "wait for the current answers to complete");
         return;
     }
@@ -121,16 +116,14 @@ static void query(apiv1_session_t *s, json_t *msg)
         .conv_external_id = s->conv_ext,
         .owner = s->c->sub,
     };
-    j->job = rag_start(&p, &apiv1_events, j);
-    if (!j->job) {
+    rag_job_t *job = rag_start(&p, &apiv1_events, j);
+    if (!job) {
         json_decref(j->sources);
         free(j);
         apiv1_send_error(s->c, "INTERNAL_ERROR", "out of memory");
         return;
     }
-    j->next = s->jobs;
-    s->jobs = j;
-    s->n_jobs++;
+    jobs_add(&s->jobs, &j->j, job);
 }
 
 /* Most clients of this path only listen: the session is created with the
@@ -141,6 +134,7 @@ static apiv1_session_t *session(conn_t *c)
     apiv1_session_t *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->c = c;
+    jobs_init(&s->jobs, s, net->cfg->max_inflight_per_connection, rag_cancel_handle, release_job);
     snprintf(s->conv_ext, sizeof s->conv_ext, "w%d-%u-%llx", net->slot_idx, c->id,
              (unsigned long long)loop_clock_ns());
     c->ep_data = s;
@@ -180,11 +174,7 @@ static void apiv1_on_close(conn_t *c)
 {
     apiv1_session_t *s = c->ep_data;
     if (!s) return;
-    while (s->jobs) {
-        apiv1_job_t *j = s->jobs;
-        rag_cancel(j->job);
-        remove_job(j);
-    }
+    jobs_cancel_all(&s->jobs);
     free(s);
     c->ep_data = NULL;
 }

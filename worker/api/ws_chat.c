@@ -9,7 +9,9 @@
 #include "protocol/chat.h"
 #include "io/pg.h"
 #include "worker/net/route.h"
+#include "worker/svc/jobs.h"
 #include "worker/svc/rag.h"
+#include "worker/svc/store.h"
 #include "worker/net/net.h"
 #include "worker/net/ws.h"
 
@@ -18,9 +20,8 @@
 typedef struct chat_session chat_session_t;
 
 typedef struct chat_job {
-    struct chat_job *next;
+    job_t j; /* first: the list's record is this one */
     chat_session_t *s;
-    rag_job_t *job;
     char bot_id[24];
 } chat_job_t;
 
@@ -28,24 +29,13 @@ struct chat_session {
     conn_t *c;
     uint32_t next_bot;
     char conv_ext[65];
-    chat_job_t *jobs;
-    uint32_t n_jobs;
+    jobs_t jobs;
     struct {
         uint32_t bot;
         int64_t msg_id;
     } answers[CHAT_REMEMBER];
     struct reaction_req *reaction_reqs[8];
 };
-
-/* Stored only against a stored chat answer (the one bot_N named on this
- * connection, in the conversation it was given in): no row, and nothing
- * inserted, when it does not exist. */
-static const char SQL_REACTION[] =
-    "INSERT INTO reactions (message_id, conversation_id, external_message_id, reaction)"
-    " SELECT m.id, m.conversation_id, $2, $3 FROM messages m"
-    "  JOIN conversations c ON c.id = m.conversation_id AND c.kind = 'chat'"
-    " WHERE m.id = $1::bigint AND m.role = 'assistant'"
-    " RETURNING id";
 
 #define ERR_UNKNOWN_MESSAGE "UNKNOWN_MESSAGE_ID"
 #define UNKNOWN_MESSAGE_TEXT                                                                       \
@@ -74,15 +64,7 @@ static void new_uuid(char out[37])
              b[14], b[15]);
 }
 
-static void remove_job(chat_job_t *j)
-{
-    chat_session_t *s = j->s;
-    chat_job_t **pp = &s->jobs;
-    while (*pp && *pp != j) pp = &(*pp)->next;
-    if (*pp) *pp = j->next;
-    s->n_jobs--;
-    free(j);
-}
+static void release_job(job_t *j) { free(j); }
 
 static void ev_token(void *ud, const char *text, size_t len, uint32_t position, uint64_t arrived_ns)
 {
@@ -99,7 +81,7 @@ static void ev_complete(void *ud, const rag_result_t *r)
     s->answers[bot % CHAT_REMEMBER].bot = bot;
     s->answers[bot % CHAT_REMEMBER].msg_id = r->assistant_message_id;
     ws_send_owned(s->c, chat_complete(j->bot_id, s->conv_ext));
-    remove_job(j);
+    jobs_done(&j->j);
 }
 
 static void ev_error(void *ud, const char *code, const char *message, const char *stage)
@@ -107,7 +89,7 @@ static void ev_error(void *ud, const char *code, const char *message, const char
     (void)stage;
     chat_job_t *j = ud;
     ws_send_owned(j->s->c, chat_error(message, j->bot_id, code));
-    remove_job(j);
+    jobs_done(&j->j);
 }
 
 static const rag_events_t chat_events = {
@@ -118,7 +100,7 @@ static const rag_events_t chat_events = {
 
 static void ask(chat_session_t *s, const chat_msg_t *m)
 {
-    if (s->n_jobs >= net->cfg->max_inflight_per_connection) {
+    if (!jobs_room(&s->jobs)) {
         chat_send_error(s->c, "TOO_MANY_REQUESTS", "wait for the current answers to complete");
         return;
     }
@@ -137,15 +119,13 @@ static void ask(chat_session_t *s, const chat_msg_t *m)
         .owner = s->c->sub,
         .include_history = 1,
     };
-    j->job = rag_start(&p, &chat_events, j);
-    if (!j->job) {
+    rag_job_t *job = rag_start(&p, &chat_events, j);
+    if (!job) {
         free(j);
         chat_send_error(s->c, "INTERNAL_ERROR", "out of memory");
         return;
     }
-    j->next = s->jobs;
-    s->jobs = j;
-    s->n_jobs++;
+    jobs_add(&s->jobs, &j->j, job);
 }
 
 typedef struct reaction_req {
@@ -184,15 +164,13 @@ static void react(chat_session_t *s, const chat_msg_t *m)
         return;
     }
     /* Only an answer completed on this connection has a stored id. */
-    char msg_id[32] = "";
+    int64_t msg_id = 0;
     if (strncmp(m->message_id, "bot_", 4) == 0) {
         uint32_t bot = (uint32_t)strtoul(m->message_id + 4, NULL, 10);
-        if (s->answers[bot % CHAT_REMEMBER].bot == bot && bot &&
-            s->answers[bot % CHAT_REMEMBER].msg_id)
-            snprintf(msg_id, sizeof msg_id, "%lld",
-                     (long long)s->answers[bot % CHAT_REMEMBER].msg_id);
+        if (s->answers[bot % CHAT_REMEMBER].bot == bot && bot)
+            msg_id = s->answers[bot % CHAT_REMEMBER].msg_id;
     }
-    if (!msg_id[0]) {
+    if (!msg_id) {
         chat_send_error_id(s->c, ERR_UNKNOWN_MESSAGE, UNKNOWN_MESSAGE_TEXT, m->message_id);
         return;
     }
@@ -202,8 +180,7 @@ static void react(chat_session_t *s, const chat_msg_t *m)
     r->slot = slot;
     snprintf(r->bot_id, sizeof r->bot_id, "%s", m->message_id);
     snprintf(r->reaction, sizeof r->reaction, "%s", m->reaction);
-    const char *vals[3] = {msg_id, m->message_id, m->reaction};
-    if (db_exec(SQL_REACTION, 3, vals, reaction_stored, r)) {
+    if (store_reaction(msg_id, m->message_id, m->reaction, reaction_stored, r)) {
         s->reaction_reqs[slot] = r;
     } else {
         free(r);
@@ -221,6 +198,7 @@ static void chat_on_open(conn_t *c, void *open_arg)
         return;
     }
     s->c = c;
+    jobs_init(&s->jobs, s, net->cfg->max_inflight_per_connection, rag_cancel_handle, release_job);
     new_uuid(s->conv_ext);
     c->ep_data = s;
 }
@@ -245,11 +223,7 @@ static void chat_on_close(conn_t *c)
 {
     chat_session_t *s = c->ep_data;
     if (!s) return;
-    while (s->jobs) {
-        chat_job_t *j = s->jobs;
-        rag_cancel(j->job);
-        remove_job(j);
-    }
+    jobs_cancel_all(&s->jobs);
     for (int i = 0; i < 8; i++)
         if (s->reaction_reqs[i]) s->reaction_reqs[i]->s = NULL;
     free(s);

@@ -7,6 +7,7 @@
 
 #include "protocol/query.h"
 #include "worker/net/route.h"
+#include "worker/svc/jobs.h"
 #include "worker/svc/rag.h"
 #include "worker/net/net.h"
 #include "worker/net/ws.h"
@@ -14,10 +15,9 @@
 typedef struct qsession qsession_t;
 
 typedef struct qreq {
-    struct qreq *next;
+    job_t j; /* first: the list's record is this one */
     qsession_t *s;
     char rid[QUERY_RID_MAX + 1];
-    rag_job_t *job;
     int stream, include_sources;
     int citations;
     double progress; /* of the last status sent */
@@ -26,8 +26,7 @@ typedef struct qreq {
 
 struct qsession {
     conn_t *c;
-    qreq_t *reqs;
-    uint32_t n;
+    jobs_t reqs;
     char response_format[32];
     char language[16];
     double temperature; /* < 0: server default */
@@ -40,22 +39,17 @@ static void query_send_error(conn_t *c, const char *code, const char *message)
     ws_send_owned(c, query_error(NULL, code, message, "validation", 1));
 }
 
-static qreq_t *find_req(qsession_t *s, const char *rid)
+static int rid_is(const job_t *j, const void *rid)
 {
-    for (qreq_t *r = s->reqs; r; r = r->next)
-        if (strcmp(r->rid, rid) == 0) return r;
-    return NULL;
+    return strcmp(((const qreq_t *)j)->rid, rid) == 0;
 }
 
-static void remove_req(qreq_t *r)
+static qreq_t *find_req(qsession_t *s, const char *rid)
 {
-    qsession_t *s = r->s;
-    qreq_t **pp = &s->reqs;
-    while (*pp && *pp != r) pp = &(*pp)->next;
-    if (*pp) *pp = r->next;
-    s->n--;
-    free(r);
+    return (qreq_t *)jobs_find(&s->reqs, rid_is, rid);
 }
+
+static void release_req(job_t *r) { free(r); }
 
 /* ---- rag events -> seed 004 messages ---- */
 
@@ -91,14 +85,14 @@ static void ev_complete(void *ud, const rag_result_t *res)
     ws_send_owned(r->s->c, query_complete(r->rid, res->total_time, res->tokens, res->sources_used,
                                           res->mode, res->intent, res->entities, res->n_entities,
                                           r->stream ? NULL : res->answer, res->conversation_id));
-    remove_req(r);
+    jobs_done(&r->j);
 }
 
 static void ev_error(void *ud, const char *code, const char *message, const char *stage)
 {
     qreq_t *r = ud;
     ws_send_owned(r->s->c, query_error(r->rid, code, message, stage, 1));
-    remove_req(r);
+    jobs_done(&r->j);
 }
 
 static const rag_events_t query_events = {
@@ -120,7 +114,7 @@ static void start_query(qsession_t *s, const query_msg_t *m)
                                         "validation", 1));
         return;
     }
-    if (s->n >= net->cfg->max_inflight_per_connection) {
+    if (!jobs_room(&s->reqs)) {
         char msg[128];
         snprintf(msg, sizeof msg, "at most %u queries may run at once on a connection",
                  net->cfg->max_inflight_per_connection);
@@ -146,16 +140,14 @@ static void start_query(qsession_t *s, const query_msg_t *m)
         .conv_external_id = s->conv_ext,
         .owner = s->c->sub,
     };
-    r->job = rag_start(&p, &query_events, r);
-    if (!r->job) {
+    rag_job_t *job = rag_start(&p, &query_events, r);
+    if (!job) {
         free(r);
         ws_send_owned(
             s->c, query_error(m->request_id, "INTERNAL_ERROR", "out of memory", "validation", 1));
         return;
     }
-    r->next = s->reqs;
-    s->reqs = r;
-    s->n++;
+    jobs_add(&s->reqs, &r->j, job);
 }
 
 static void control(qsession_t *s, const query_msg_t *m)
@@ -169,17 +161,17 @@ static void control(qsession_t *s, const query_msg_t *m)
         return;
     }
     if (strcmp(m->action, "pause") == 0) {
-        rag_pause(r->job);
+        rag_pause(r->j.handle);
         ws_send_owned(
             s->c, query_status(r->rid, "paused", r->progress, "Paused; send resume to continue"));
     } else if (strcmp(m->action, "resume") == 0) {
-        rag_resume(r->job);
+        rag_resume(r->j.handle);
         ws_send_owned(s->c, query_status(r->rid, "resumed", r->progress, "Resumed"));
     } else {
-        rag_cancel(r->job);
+        rag_cancel(r->j.handle); /* no event follows: the record is ours to release */
         ws_send_owned(s->c, query_error(r->rid, "CANCELLED",
                                         "the request was cancelled by the client", "cancelled", 1));
-        remove_req(r);
+        jobs_done(&r->j);
     }
 }
 
@@ -192,6 +184,7 @@ static void query_on_open(conn_t *c, void *open_arg)
         return;
     }
     s->c = c;
+    jobs_init(&s->reqs, s, net->cfg->max_inflight_per_connection, rag_cancel_handle, release_req);
     s->temperature = -1;
     snprintf(s->response_format, sizeof s->response_format, "with_citations");
     /* Each connection is one stored conversation. */
@@ -234,11 +227,7 @@ static void query_on_close(conn_t *c)
     qsession_t *s = c->ep_data;
     if (!s) return;
     /* The client is gone: stop its answers (stored as cancelled). */
-    while (s->reqs) {
-        qreq_t *r = s->reqs;
-        rag_cancel(r->job);
-        remove_req(r);
-    }
+    jobs_cancel_all(&s->reqs);
     free(s);
     c->ep_data = NULL;
 }

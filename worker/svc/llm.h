@@ -2,13 +2,14 @@
  * (S6) into callbacks run by the worker's event loop.
  *
  *   builtin  offline and deterministic: an extractive answer composed from
- *            the retrieved passages (worker/llm_builtin.c), one word per
+ *            the retrieved passages (worker/svc/llm_builtin.c), one word per
  *            llm.builtin_token_delay tick.
  *   openai   POST <llm.url>/v1/chat/completions, Server-Sent Events.
  *   ollama   POST <llm.url>/api/chat, newline-delimited JSON.
  *
- * HTTP backends run on one libcurl multi handle driven by the loop (socket
- * watches and one timer); nothing blocks. Connect timeout from
+ * HTTP backends (worker/svc/llm_http.c) run on io/curl.h, libcurl's multi
+ * interface driven by the loop (socket watches and one timer); nothing
+ * blocks. Connect timeout from
  * llm.connect_timeout, idle timeout (no byte for llm.idle_timeout) from a
  * loop timer. Failures before the first token are retried llm.retries times
  * (100 ms x attempt backoff) for transport errors, idle timeouts, HTTP 5xx
@@ -26,16 +27,14 @@
 
 #include "base/config.h"
 #include "base/loop.h"
+#include "protocol/llm_request.h"
 
 #define LLM_ERR_UNAVAILABLE "LLM_UNAVAILABLE"
 
 typedef struct llm_stream llm_stream_t;
 
-/* role: "system" | "user" | "assistant" */
-typedef struct llm_message {
-    const char *role;
-    const char *content;
-} llm_message_t;
+/* llm_message_t (role "system" | "user" | "assistant", content): the
+ * wire type of protocol/llm_request.h, which encodes the request bodies. */
 
 /* A retrieved passage (the builtin backend composes its answer from these). */
 typedef struct llm_passage {

@@ -1,6 +1,5 @@
 #include "worker/svc/rag.h"
 
-#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,57 +7,17 @@
 #include <unistd.h>
 
 #include "protocol/json_msg.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/utf8.h"
 #include "io/pg.h"
 #include "worker/svc/llm.h"
-#include "worker/worker.h"
+#include "worker/svc/rag_tasks.h"
+#include "worker/svc/store.h"
+#include "worker/svc/svc.h"
 
-#define RAG_MAX_ENTITIES 5
-#define RAG_HISTORY_MAX  10
-
-static const char SQL_STORE_USER[] =
-    "WITH conv AS ("
-    " INSERT INTO conversations (kind, external_id, owner) VALUES ($1, $2, $5)"
-    " ON CONFLICT (kind, external_id) DO UPDATE SET updated_at = now()"
-    "  WHERE conversations.owner IS NOT DISTINCT FROM EXCLUDED.owner"
-    " RETURNING id)"
-    " INSERT INTO messages (conversation_id, role, content, metadata)"
-    " SELECT id, 'user', $3, $4::jsonb FROM conv"
-    " RETURNING conversation_id, id";
-
-static const char SQL_STORE_ASSISTANT[] =
-    "INSERT INTO messages (conversation_id, role, content, status, metadata)"
-    " VALUES ($1, 'assistant', $2, $3, $4::jsonb) RETURNING id";
-
-/* Queued right behind the answer's INSERT (one connection runs statements
- * in order), so it finds the row that INSERT commits. */
-static const char SQL_MARK_CANCELLED[] =
-    "UPDATE messages SET status = 'cancelled',"
-    " metadata = metadata || '{\"reason\":\"cancelled\"}'::jsonb"
-    " WHERE conversation_id = $1 AND role = 'assistant' AND metadata->>'job' = $2";
-
-static const char SQL_HISTORY[] = "SELECT role, content FROM ("
-                                  " SELECT id, role, content FROM messages"
-                                  " WHERE conversation_id = $1 AND status = 'complete' AND id < $2"
-                                  " ORDER BY id DESC LIMIT 10) h ORDER BY id";
-
-/* One row per matching chunk; one row of NULLs when the collection exists
- * but nothing matches; no row when the collection does not exist.
- * ts_rank_cd normalisation 32 maps the rank into 0..1 (rank / (rank + 1)). */
-static const char SQL_RETRIEVE[] =
-    "SELECT r.chunk_id, r.document_id, r.filename, r.page, r.score, r.snippet, r.content"
-    " FROM (SELECT id FROM collections WHERE name = $1) col"
-    " LEFT JOIN LATERAL ("
-    "  SELECT c.id AS chunk_id, d.id AS document_id, d.filename, c.page,"
-    "   ts_rank_cd(c.tsv, q, 32) AS score,"
-    "   ts_headline('english', c.content, q,"
-    "     'MaxFragments=2, MaxWords=35, MinWords=12, StartSel=\"\", StopSel=\"\"') AS snippet,"
-    "   c.content"
-    "  FROM chunks c JOIN documents d ON d.id = c.document_id,"
-    "   websearch_to_tsquery('english', $2) q"
-    "  WHERE c.collection_id = col.id AND c.tsv @@ q"
-    "  ORDER BY score DESC, c.id LIMIT $3::int) r ON true";
+#define RAG_MAX_ENTITIES RAG_ANALYSIS_MAX_ENTITIES
+#define RAG_ANSWER_MAX   (16u << 20) /* bytes of one answer */
 
 struct rag_job {
     rag_events_t ev;
@@ -82,8 +41,7 @@ struct rag_job {
     llm_message_t *history;
     size_t n_history;
     PGresult *history_res;
-    char *answer;
-    size_t alen, acap;
+    buf_t answer; /* bounded by RAG_ANSWER_MAX */
     uint32_t tokens;
     char intent[32];
     char entities[RAG_MAX_ENTITIES][128];
@@ -129,12 +87,12 @@ static void job_free(rag_job_t *j)
         jobs = j->next;
     if (j->next) j->next->prev = j->prev;
     n_jobs--;
-    loop_timer_stop(wk->loop, &j->kick);
+    loop_timer_stop(svc->loop, &j->kick);
     PQclear(j->sources_res);
     PQclear(j->history_res);
     free(j->src);
     free(j->history);
-    free(j->answer);
+    buf_free(&j->answer);
     free_params(j);
 }
 
@@ -147,6 +105,8 @@ static void job_free(rag_job_t *j)
         call;                                                                                      \
         (j)->depth--;                                                                              \
     } while (0)
+
+static const char *answer_text(const rag_job_t *j) { return j->answer.data ? j->answer.data : ""; }
 
 static int alive(rag_job_t *j)
 {
@@ -175,8 +135,8 @@ static void finish(rag_job_t *j)
 static void fail(rag_job_t *j, const char *code, const char *message, const char *stage)
 {
     if (j->dead) return;
-    stats_add(&wk->stats->errors, 1);
-    if (strcmp(code, "STORAGE_UNAVAILABLE") == 0) stats_add(&wk->stats->storage_errors, 1);
+    stats_add(&svc->stats->errors, 1);
+    if (strcmp(code, "STORAGE_UNAVAILABLE") == 0) stats_add(&svc->stats->storage_errors, 1);
     EMIT(j, j->ev.on_error(j->ud, code, message, stage));
     finish(j);
     alive(j);
@@ -195,96 +155,12 @@ static const char *answered_model(const rag_job_t *j)
     return j->llm ? llm_stream_model(j->llm) : j->model;
 }
 
-/* ---- follow-up questions (S4.1), detached from the job ---- */
-
-static void publish_follow_ups(const char (*qs)[256], int n)
-{
-    json_t *arr = json_array();
-    for (int i = 0; i < n; i++)
-        if (qs[i][0]) json_array_append_new(arr, json_string(qs[i]));
-    if (!json_array_size(arr)) {
-        json_decref(arr);
-        return;
-    }
-    json_t *msg = json_pack("{s:s, s:o}", "type", "follow_up_questions", "questions", arr);
-    char *s = json_msg_dump(msg);
-    json_decref(msg);
-    if (!s) return; /* out of memory */
-    if (worker_publish("global", 6, s, strlen(s)) < 0)
-        log_warn("follow-up questions not broadcast: ring record too large");
-    free(s);
-}
-
-typedef struct followup {
-    char question[512];
-    char *answer;
-} followup_t;
-
-static void followup_done(void *ud, const char *text, const char *error)
-{
-    followup_t *f = ud;
-    char qs[3][256] = {{0}};
-    int n = 0;
-    if (text && !error) {
-        /* One question per line; keep lines that end with '?'. */
-        const char *p = text;
-        while (*p && n < 3) {
-            const char *e = strchr(p, '\n');
-            size_t len = e ? (size_t)(e - p) : strlen(p);
-            while (len && isspace((unsigned char)p[len - 1])) len--;
-            size_t off = 0;
-            while (off < len && (isspace((unsigned char)p[off]) || p[off] == '-' || p[off] == '*' ||
-                                 isdigit((unsigned char)p[off]) || p[off] == '.'))
-                off++;
-            if (len > off && p[len - 1] == '?' && len - off < sizeof qs[0]) {
-                memcpy(qs[n], p + off, len - off);
-                qs[n][len - off] = 0;
-                n++;
-            }
-            if (!e) break;
-            p = e + 1;
-        }
-    }
-    if (n < 3) n = llm_rules_follow_ups(f->question, f->answer ? f->answer : "", qs);
-    publish_follow_ups((const char(*)[256])qs, n);
-    free(f->answer);
-    free(f);
-}
-
-static void follow_ups(const rag_job_t *j)
-{
-    if (wk->cfg->llm_backend == LLM_BUILTIN) {
-        char qs[3][256];
-        int n = llm_rules_follow_ups(j->question, j->answer ? j->answer : "", qs);
-        publish_follow_ups((const char(*)[256])qs, n);
-        return;
-    }
-    followup_t *f = calloc(1, sizeof *f);
-    if (!f) return;
-    utf8_snprintf(f->question, sizeof f->question, "%s", j->question); /* cut on a character */
-    f->answer = j->answer ? strdup(j->answer) : NULL;
-    char prompt[2048];
-    const char *ans = j->answer ? j->answer : "";
-    utf8_snprintf(prompt, sizeof prompt,
-                  "Question: %s\nAnswer: %.*s\n\nWrite exactly three short follow-up "
-                  "questions a user might ask next, one per line, each ending with '?'. "
-                  "No numbering, no other text.",
-                  j->question, (int)utf8_prefix(ans, strlen(ans), 1200), ans);
-    llm_message_t m[1] = {{"user", prompt}};
-    llm_request_t req = {.messages = m,
-                         .n_messages = 1,
-                         .question = j->question,
-                         .temperature = 0.3,
-                         .max_tokens = 120};
-    if (!llm_complete(&req, followup_done, f)) followup_done(f, NULL, "could not start");
-}
-
 /* ---- steps ---- */
 
 static void complete(rag_job_t *j)
 {
     double secs = (double)(loop_clock_ns() - j->started_ns) / 1e9;
-    stats_observe_query(wk->stats, (uint64_t)(secs * 1e6));
+    stats_observe_query(svc->stats, (uint64_t)(secs * 1e6));
     const char *ents[RAG_MAX_ENTITIES];
     for (size_t i = 0; i < j->n_entities; i++) ents[i] = j->entities[i];
     rag_result_t r = {
@@ -296,7 +172,7 @@ static void complete(rag_job_t *j)
         .intent = j->intent,
         .entities = ents,
         .n_entities = j->n_entities,
-        .answer = j->answer ? j->answer : "",
+        .answer = answer_text(j),
         .conversation_id = j->conv_id,
         .user_message_id = j->user_msg_id,
         .assistant_message_id = j->asst_msg_id,
@@ -304,7 +180,7 @@ static void complete(rag_job_t *j)
     EMIT(j, j->ev.on_complete(j->ud, &r));
     /* Nothing found: follow-ups built from "nothing was found" would be
      * nonsense, and they go to every listener. */
-    if (j->n_src) follow_ups(j);
+    if (j->n_src) rag_follow_ups(j->question, j->answer.data);
     finish(j);
     alive(j);
 }
@@ -349,11 +225,8 @@ static void store_answer(rag_job_t *j)
         complete(j);
         return;
     }
-    char conv[32];
-    snprintf(conv, sizeof conv, "%lld", (long long)j->conv_id);
     char *meta = answer_metadata(j, NULL);
-    const char *vals[4] = {conv, j->answer ? j->answer : "", "complete", meta};
-    j->pending = db_exec(SQL_STORE_ASSISTANT, 4, vals, answer_stored, j);
+    j->pending = store_save_answer(j->conv_id, answer_text(j), "complete", meta, answer_stored, j);
     free(meta);
     j->storing_answer = j->pending != NULL;
     if (!j->pending)
@@ -365,11 +238,8 @@ static void store_answer(rag_job_t *j)
 static void store_partial(rag_job_t *j, const char *status_word)
 {
     if (!j->conv_kind || !j->conv_id) return;
-    char conv[32];
-    snprintf(conv, sizeof conv, "%lld", (long long)j->conv_id);
     char *meta = answer_metadata(j, status_word);
-    const char *vals[4] = {conv, j->answer ? j->answer : "", status_word, meta};
-    if (!db_exec(SQL_STORE_ASSISTANT, 4, vals, NULL, NULL))
+    if (!store_save_answer(j->conv_id, answer_text(j), status_word, meta, NULL, NULL))
         log_warn("%s answer of conversation %lld not stored: storage unavailable", status_word,
                  (long long)j->conv_id);
     free(meta);
@@ -379,17 +249,7 @@ static void on_llm_token(void *ud, const char *text, size_t len)
 {
     rag_job_t *j = ud;
     if (j->dead) return;
-    if (j->alen + len + 1 > j->acap) {
-        size_t cap = j->acap ? j->acap * 2 : 1024;
-        while (cap < j->alen + len + 1) cap *= 2;
-        char *p = realloc(j->answer, cap);
-        if (!p) return;
-        j->answer = p;
-        j->acap = cap;
-    }
-    memcpy(j->answer + j->alen, text, len);
-    j->alen += len;
-    j->answer[j->alen] = 0;
+    if (buf_append(&j->answer, text, len) < 0) return;
     uint32_t pos = j->tokens++;
     uint64_t arrived = loop_clock_ns();
     if (j->ev.on_token) EMIT(j, j->ev.on_token(j->ud, text, len, pos, arrived));
@@ -402,7 +262,7 @@ static void on_llm_done(void *ud, uint32_t tokens)
     rag_job_t *j = ud;
     snprintf(j->model_used, sizeof j->model_used, "%s", llm_stream_model(j->llm));
     j->llm = NULL; /* the library frees the stream after this callback */
-    stats_add(&wk->stats->llm_streams, 1);
+    stats_add(&svc->stats->llm_streams, 1);
     if (j->dead) return;
     store_answer(j);
 }
@@ -415,7 +275,7 @@ static void on_llm_error(void *ud, const char *code, const char *message)
     rag_job_t *j = ud;
     snprintf(j->model_used, sizeof j->model_used, "%s", llm_stream_model(j->llm));
     j->llm = NULL;
-    stats_add(&wk->stats->llm_errors, 1);
+    stats_add(&svc->stats->llm_errors, 1);
     if (j->dead) return;
     store_partial(j, "error");
     fail(j, code, "the language model is unavailable; retry shortly", "generating_response");
@@ -515,44 +375,11 @@ static void retrieved(void *ud, PGresult *res, const char *err)
     generate(j);
 }
 
-/* "How do workers share broadcasts?" -> "how or do or workers or share or
- * broadcasts": websearch_to_tsquery ANDs plain words, which would demand
- * every word of a natural question; OR lets ts_rank_cd rank by coverage
- * (stop words are dropped by the english configuration). */
-static char *or_query(const char *q)
-{
-    size_t len = strlen(q);
-    char *out = malloc(len * 4 + 1);
-    if (!out) return NULL;
-    size_t n = 0;
-    const unsigned char *p = (const unsigned char *)q;
-    while (*p) {
-        while (*p && !(isalnum(*p) || *p >= 0x80)) p++;
-        const unsigned char *s = p;
-        while (*p && (isalnum(*p) || *p >= 0x80 || *p == '_')) p++;
-        if (p > s) {
-            if (n) {
-                memcpy(out + n, " or ", 4);
-                n += 4;
-            }
-            memcpy(out + n, s, (size_t)(p - s));
-            n += (size_t)(p - s);
-        }
-    }
-    out[n] = 0;
-    return out;
-}
-
 static void retrieve(rag_job_t *j)
 {
     status(j, "retrieving_documents", 0.3, "Searching the collection...");
     if (!alive(j)) return;
-    char *q = or_query(j->question);
-    char k[16];
-    snprintf(k, sizeof k, "%d", j->k);
-    const char *vals[3] = {j->collection, q ? q : "", k};
-    j->pending = db_exec(SQL_RETRIEVE, 3, vals, retrieved, j);
-    free(q);
+    j->pending = store_retrieve(j->collection, j->question, j->k, retrieved, j);
     if (!j->pending)
         fail(j, "STORAGE_UNAVAILABLE", "PostgreSQL is unavailable; retry shortly",
              "document_retrieval");
@@ -568,7 +395,7 @@ static void history_loaded(void *ud, PGresult *res, const char *err)
         int rows = PQntuples(res);
         j->history = calloc((size_t)rows, sizeof *j->history);
         if (j->history_res && j->history)
-            for (int r = 0; r < rows && r < RAG_HISTORY_MAX; r++)
+            for (int r = 0; r < rows && r < STORE_HISTORY_MAX; r++)
                 j->history[j->n_history++] = (llm_message_t){PQgetvalue(j->history_res, r, 0),
                                                              PQgetvalue(j->history_res, r, 1)};
     }
@@ -576,48 +403,14 @@ static void history_loaded(void *ud, PGresult *res, const char *err)
 }
 
 /* The backend's analysis, when it answers before the job completes,
- * replaces the rules' one: {"intent": "...", "entities": ["..."]}. */
+ * replaces the rules' one. */
 static void analysis_done(void *ud, const char *text, const char *error)
 {
     rag_job_t *j = ud;
     j->analysis = NULL;
     if (error || !text) return;
-    const char *a = strchr(text, '{'), *b = strrchr(text, '}');
-    if (!a || !b || b < a) return;
-    json_t *v = json_loadb(a, (size_t)(b - a + 1), 0, NULL);
-    const char *intent = json_string_value(json_object_get(v, "intent"));
-    json_t *ents = json_object_get(v, "entities");
-    if (intent && *intent && json_is_array(ents)) {
-        utf8_snprintf(j->intent, sizeof j->intent, "%s", intent);
-        j->n_entities = 0;
-        size_t i;
-        json_t *e;
-        json_array_foreach(ents, i, e)
-        {
-            if (j->n_entities == RAG_MAX_ENTITIES) break;
-            if (json_is_string(e) && json_string_length(e))
-                utf8_snprintf(j->entities[j->n_entities++], sizeof j->entities[0], "%s",
-                              json_string_value(e));
-        }
-    }
-    json_decref(v);
-}
-
-static void start_backend_analysis(rag_job_t *j)
-{
-    char prompt[1200];
-    utf8_snprintf(prompt, sizeof prompt,
-                  "Classify this question. Answer with JSON only: {\"intent\": one of "
-                  "\"factual\", \"procedural\", \"causal\", \"comparison\", \"definition\", "
-                  "\"other\"; \"entities\": up to 5 key terms}.\nQuestion: %.*s",
-                  (int)utf8_prefix(j->question, strlen(j->question), 900), j->question);
-    llm_message_t m[1] = {{"user", prompt}};
-    llm_request_t req = {.messages = m,
-                         .n_messages = 1,
-                         .question = j->question,
-                         .temperature = 0,
-                         .max_tokens = 80};
-    j->analysis = llm_complete(&req, analysis_done, j);
+    rag_analysis_parse(text, j->intent, sizeof j->intent, j->entities, RAG_MAX_ENTITIES,
+                       &j->n_entities);
 }
 
 static void analyze(rag_job_t *j)
@@ -630,14 +423,10 @@ static void analyze(rag_job_t *j)
     for (size_t i = 0; i < j->n_entities; i++) memcpy(j->entities[i], ents[i], sizeof ents[i]);
     /* With a real model, ask it too, in parallel with retrieval and
      * generation; the rules stand if it is late or unusable. */
-    if (wk->cfg->llm_backend != LLM_BUILTIN && wk->cfg->llm_analysis_backend)
-        start_backend_analysis(j);
+    if (svc->cfg->llm_backend != LLM_BUILTIN && svc->cfg->llm_analysis_backend)
+        j->analysis = rag_analysis_start(j->question, analysis_done, j);
     if (j->include_history && j->conv_id) {
-        char conv[32], before[32];
-        snprintf(conv, sizeof conv, "%lld", (long long)j->conv_id);
-        snprintf(before, sizeof before, "%lld", (long long)j->user_msg_id);
-        const char *vals[2] = {conv, before};
-        j->pending = db_exec(SQL_HISTORY, 2, vals, history_loaded, j);
+        j->pending = store_history(j->conv_id, j->user_msg_id, history_loaded, j);
         if (j->pending) return;
     }
     retrieve(j);
@@ -671,7 +460,8 @@ static void kick(loop_t *loop, loop_timer_t *t)
 {
     (void)loop;
     rag_job_t *j = t->data;
-    if (wk->draining) { /* one place for every endpoint: the drain takes no new question */
+    if (svc->draining &&
+        *svc->draining) { /* one place for every endpoint: the drain takes no new question */
         fail(j, "SHUTTING_DOWN", "server is restarting; ask again on a new connection", "queued");
         return;
     }
@@ -682,8 +472,8 @@ static void kick(loop_t *loop, loop_timer_t *t)
     json_t *meta = json_pack("{s:s, s:s}", "collection", j->collection, "mode", j->mode);
     char *m = json_msg_dump(meta);
     json_decref(meta);
-    const char *vals[5] = {j->conv_kind, j->conv_ext, j->question, m, j->owner};
-    j->pending = db_exec(SQL_STORE_USER, 5, vals, user_stored, j);
+    j->pending =
+        store_insert_question(j->conv_kind, j->conv_ext, j->question, m, j->owner, user_stored, j);
     free(m);
     if (!j->pending)
         fail(j, "STORAGE_UNAVAILABLE",
@@ -695,11 +485,12 @@ static char *dup_or(const char *s, const char *fallback) { return strdup(s ? s :
 
 rag_job_t *rag_start(const rag_params_t *p, const rag_events_t *ev, void *ud)
 {
-    const ragws_config_t *cfg = wk->cfg;
+    const ragws_config_t *cfg = svc->cfg;
     rag_job_t *j = calloc(1, sizeof *j);
     if (!j) return NULL;
     j->ev = *ev;
     j->ud = ud;
+    j->answer.max = RAG_ANSWER_MAX;
     j->question = strdup(p->question);
     j->collection = dup_or(p->collection, cfg->default_collection);
     j->mode = dup_or(p->mode, "balanced");
@@ -734,7 +525,7 @@ rag_job_t *rag_start(const rag_params_t *p, const rag_events_t *ev, void *ud)
     j->include_history = p->include_history;
     j->started_ns = loop_clock_ns();
     static uint64_t job_counter;
-    snprintf(j->key, sizeof j->key, "%d-%d-%llu", wk->slot_idx, (int)getpid(),
+    snprintf(j->key, sizeof j->key, "%d-%d-%llu", svc->slot_idx, (int)getpid(),
              (unsigned long long)++job_counter);
     snprintf(j->intent, sizeof j->intent, "other");
     j->next = jobs;
@@ -742,7 +533,7 @@ rag_job_t *rag_start(const rag_params_t *p, const rag_events_t *ev, void *ud)
     jobs = j;
     n_jobs++;
     /* Events never fire from inside rag_start. */
-    loop_timer_start(wk->loop, &j->kick, 0, kick, j);
+    loop_timer_start(svc->loop, &j->kick, 0, kick, j);
     return j;
 }
 
@@ -768,13 +559,12 @@ void rag_cancel(rag_job_t *j)
     if (!j->storing_answer) {
         store_partial(j, "cancelled");
     } else if (j->conv_id) {
-        char conv[32];
-        snprintf(conv, sizeof conv, "%lld", (long long)j->conv_id);
-        const char *vals[2] = {conv, j->key};
-        if (!db_exec(SQL_MARK_CANCELLED, 2, vals, NULL, NULL))
+        if (!store_mark_cancelled(j->conv_id, j->key, NULL, NULL))
             log_warn("answer of conversation %lld stored as complete: cancel not recorded",
                      (long long)j->conv_id);
     }
     finish(j);
     alive(j);
 }
+
+void rag_cancel_handle(void *job) { rag_cancel(job); }

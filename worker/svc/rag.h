@@ -3,7 +3,7 @@
  *   store the user message (acknowledged only after its commit)
  *   -> analyze the query -> retrieve passages (PostgreSQL full-text search)
  *   -> generate (LLM stream) -> store the assistant message -> complete
- *   -> follow-up questions broadcast on "global" (S4.1).
+ *   -> follow-up questions broadcast on APIV1_CHANNEL (S4.1, rag_tasks.c).
  *
  * A job reports through events; after on_complete or on_error it frees
  * itself. rag_cancel() ends it early (the partial answer is stored as
@@ -82,6 +82,8 @@ void rag_pause(rag_job_t *j);
 void rag_resume(rag_job_t *j);
 /* Stop now; store the partial answer as cancelled; no more events. */
 void rag_cancel(rag_job_t *j);
+/* rag_cancel for a job list's `cancel` (worker/svc/jobs.h). */
+void rag_cancel_handle(void *job);
 
 /* Jobs running in this worker (the drain waits for them). */
 uint32_t rag_jobs_running(void);
