@@ -56,6 +56,10 @@ done < <(find build/asan/tests -type f -name 'test_*' -perm -u+x | sort)
 
 run_part "ops checks" scripts/check-ops.sh
 
+# The layer rules of README "Layout" (include directions, SQL and wire JSON
+# placement, function and file sizes).
+run_part "layer rules" /usr/bin/python3 scripts/check-layers.py
+
 run_part "integration" /usr/bin/python3 tests/integration/run.py --bin build/asan/ragws
 
 # Node suites with node's test runner, whose summary ("# pass N",

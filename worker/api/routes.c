@@ -1,5 +1,7 @@
 #include "worker/api/routes.h"
 
+#include "base/err.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -81,19 +83,6 @@ int routes_path_protected(const char *path, size_t len)
     return auth_path_protected(path, len);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* One auth.endpoints item [b, e): a path or "prefix*" of a token route. */
 static int check_item(const char *b, const char *e, char *err, size_t errlen)
 {
@@ -101,18 +90,18 @@ static int check_item(const char *b, const char *e, char *err, size_t errlen)
     int a = path_auth(b, (size_t)(e - b) - (size_t)prefix, prefix);
     int len = (int)(e - b);
     if (a < 0)
-        return fail(err, errlen,
-                    "auth.endpoints: %.*s matches no WebSocket endpoint or REST "
-                    "route (admin and public paths do not take a user token)",
-                    len, b);
+        return err_set(err, errlen,
+                       "auth.endpoints: %.*s matches no WebSocket endpoint or REST "
+                       "route (admin and public paths do not take a user token)",
+                       len, b);
     if (a == ROUTE_AUTH_NONE)
-        return fail(err, errlen, "auth.endpoints: %.*s is always public (health and metrics)", len,
-                    b);
+        return err_set(err, errlen, "auth.endpoints: %.*s is always public (health and metrics)",
+                       len, b);
     if (a == ROUTE_AUTH_ADMIN)
-        return fail(err, errlen,
-                    "auth.endpoints: %.*s is an admin path: it takes the token of "
-                    "auth.admin_token_file, not a JWT",
-                    len, b);
+        return err_set(err, errlen,
+                       "auth.endpoints: %.*s is an admin path: it takes the token of "
+                       "auth.admin_token_file, not a JWT",
+                       len, b);
     return 0;
 }
 

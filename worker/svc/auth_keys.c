@@ -1,5 +1,7 @@
 #include "worker/svc/auth_keys.h"
 
+#include "base/err.h"
+
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -12,19 +14,6 @@
 
 /* Key files are small; anything bigger is a wrong path. */
 #define AUTH_KEY_FILE_MAX (64 * 1024)
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 void auth_keys_free(auth_keys_t *k)
 {
@@ -40,23 +29,23 @@ static int read_key_file(const char *key, const char *path, unsigned char **out,
                          char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, "auth.%s: cannot read %s: %s", key, path, strerror(errno));
+    if (!f) return err_set(err, errlen, "auth.%s: cannot read %s: %s", key, path, strerror(errno));
     unsigned char *buf = malloc(AUTH_KEY_FILE_MAX + 1);
     if (!buf) {
         fclose(f);
-        return fail(err, errlen, "auth.%s: out of memory", key);
+        return err_set(err, errlen, "auth.%s: out of memory", key);
     }
     size_t n = fread(buf, 1, AUTH_KEY_FILE_MAX + 1, f);
     int rerr = ferror(f);
     fclose(f);
     if (rerr) {
         free(buf);
-        return fail(err, errlen, "auth.%s: cannot read %s", key, path);
+        return err_set(err, errlen, "auth.%s: cannot read %s", key, path);
     }
     if (n > AUTH_KEY_FILE_MAX) {
         free(buf);
-        return fail(err, errlen, "auth.%s: %s is over %d bytes; not a key file", key, path,
-                    AUTH_KEY_FILE_MAX);
+        return err_set(err, errlen, "auth.%s: %s is over %d bytes; not a key file", key, path,
+                       AUTH_KEY_FILE_MAX);
     }
     buf[n] = '\0';
     *out = buf;
@@ -71,7 +60,7 @@ static int load_secret(auth_keys_t *st, const char *path, char *err, size_t errl
      * secret (ragws.conf documents this); other bytes are kept as they are. */
     while (st->key_len && (st->key[st->key_len - 1] == '\n' || st->key[st->key_len - 1] == '\r'))
         st->key[--st->key_len] = '\0';
-    if (st->key_len == 0) return fail(err, errlen, "auth.jwt_secret_file: %s is empty", path);
+    if (st->key_len == 0) return err_set(err, errlen, "auth.jwt_secret_file: %s is empty", path);
     st->kind = KEY_SECRET;
     return 0;
 }
@@ -86,11 +75,11 @@ static int load_public_key(auth_keys_t *st, const char *path, char *err, size_t 
     EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
     if (!pkey)
-        return fail(err, errlen,
-                    "auth.jwt_public_key_file: %s: no PEM public key "
-                    "(\"-----BEGIN PUBLIC KEY-----\"; from a private key: "
-                    "openssl pkey -pubout)",
-                    path);
+        return err_set(err, errlen,
+                       "auth.jwt_public_key_file: %s: no PEM public key "
+                       "(\"-----BEGIN PUBLIC KEY-----\"; from a private key: "
+                       "openssl pkey -pubout)",
+                       path);
     int rc = 0;
     int id = EVP_PKEY_get_id(pkey);
     if (id == EVP_PKEY_RSA) {
@@ -106,15 +95,15 @@ static int load_public_key(auth_keys_t *st, const char *path, char *err, size_t 
         else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
             st->kind = KEY_EC384;
         else
-            rc = fail(err, errlen,
-                      "auth.jwt_public_key_file: %s: EC curve %s not supported "
-                      "(P-256 for ES256, P-384 for ES384)",
-                      path, group[0] ? group : "(unknown)");
+            rc = err_set(err, errlen,
+                         "auth.jwt_public_key_file: %s: EC curve %s not supported "
+                         "(P-256 for ES256, P-384 for ES384)",
+                         path, group[0] ? group : "(unknown)");
     } else {
-        rc = fail(err, errlen,
-                  "auth.jwt_public_key_file: %s: key type %s not supported "
-                  "(RSA or EC P-256/P-384)",
-                  path, OBJ_nid2sn(id));
+        rc = err_set(err, errlen,
+                     "auth.jwt_public_key_file: %s: key type %s not supported "
+                     "(RSA or EC P-256/P-384)",
+                     path, OBJ_nid2sn(id));
     }
     EVP_PKEY_free(pkey);
     return rc;
@@ -150,8 +139,8 @@ static int choose_algorithms(auth_keys_t *st, uint32_t listed, char *err, size_t
     uint32_t bad = listed & ~can;
     if (bad) {
         uint32_t bit = bad & -bad;
-        return fail(err, errlen, "auth.algorithms: %s cannot be verified with %s",
-                    config_alg_name(bit), what);
+        return err_set(err, errlen, "auth.algorithms: %s cannot be verified with %s",
+                       config_alg_name(bit), what);
     }
     st->algs = listed ? listed : def;
     return 0;
@@ -163,15 +152,15 @@ int auth_keys_load(auth_keys_t *k, const ragws_config_t *cfg, char *err, size_t 
     int has_secret = cfg->jwt_secret_file[0] != '\0';
     int has_pub = cfg->jwt_public_key_file[0] != '\0';
     if (!has_secret && !has_pub)
-        return fail(err, errlen,
-                    "auth.mode = jwt needs auth.jwt_secret_file or "
-                    "auth.jwt_public_key_file");
+        return err_set(err, errlen,
+                       "auth.mode = jwt needs auth.jwt_secret_file or "
+                       "auth.jwt_public_key_file");
     /* With both, an HS256 token could pass on the secret although the
      * operator meant asymmetric keys only: make them choose. */
     if (has_secret && has_pub)
-        return fail(err, errlen,
-                    "auth.jwt_secret_file and auth.jwt_public_key_file "
-                    "are exclusive: set one");
+        return err_set(err, errlen,
+                       "auth.jwt_secret_file and auth.jwt_public_key_file "
+                       "are exclusive: set one");
     int rc = has_secret ? load_secret(k, cfg->jwt_secret_file, err, errlen)
                         : load_public_key(k, cfg->jwt_public_key_file, err, errlen);
     if (rc == 0) rc = choose_algorithms(k, cfg->auth_alg_mask, err, errlen);
