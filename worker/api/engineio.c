@@ -1,9 +1,9 @@
+#include "base/ids.h"
 #include "worker/api/engineio.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -58,15 +58,6 @@ static eio_session_t *find_session(const char *sid)
     for (eio_session_t *s = sessions[sid_hash(sid)]; s; s = s->hnext)
         if (strcmp(s->sid, sid) == 0) return s;
     return NULL;
-}
-
-void eio_random_hex(char *out, size_t bytes)
-{
-    unsigned char b[16];
-    if (bytes > sizeof b) bytes = sizeof b;
-    if (getrandom(b, bytes, 0) != (ssize_t)bytes)
-        for (size_t i = 0; i < bytes; i++) b[i] = (unsigned char)(loop_clock_ns() >> (8 * (i % 8)));
-    for (size_t i = 0; i < bytes; i++) sprintf(out + 2 * i, "%02x", b[i]);
 }
 
 void *eio_upper(const eio_session_t *s) { return s->upper; }
@@ -224,7 +215,7 @@ static eio_session_t *session_new(const eio_handler_t *h)
     if (!s) return NULL;
     /* slot, pid, random: any worker can tell whose session this is. */
     snprintf(s->sid, sizeof s->sid, "%02x%08x", ctx_slot_idx(), (unsigned)getpid());
-    eio_random_hex(s->sid + 10, 8);
+    ids_random_hex(s->sid + 10, 8);
     s->h = h;
     if (!(s->upper = h->on_open(s))) {
         free(s);

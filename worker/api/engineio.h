@@ -70,7 +70,4 @@ void eio_send_frame(eio_session_t *s, outbuf_t *frame, const char *pkt, size_t l
 void *eio_upper(const eio_session_t *s);
 const char *eio_sid(const eio_session_t *s);
 
-/* n random bytes as 2n lowercase hex digits and a NUL (n <= 16). */
-void eio_random_hex(char *out, size_t n);
-
 #endif

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "base/ids.h"
 #include "protocol/json_msg.h"
 #include "protocol/query.h"
 #include "io/pg.h"
@@ -169,11 +169,8 @@ static void post_query(conn_t *c, const http_request_t *req, const char *body, s
         return;
     }
     rest_query_t *q = calloc(1, sizeof *q);
-    unsigned char rnd[8] = {0};
-    if (getrandom(rnd, sizeof rnd, 0) < 0) rnd[0] = (unsigned char)loop_clock_ns();
-    char ext[40];
-    snprintf(ext, sizeof ext, "rest-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-             rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    char ext[40] = "rest-";
+    ids_random_hex(ext + 5, 8);
     /* Pending before the job exists, so that any answer of the job (even
      * one that came at once) finds the connection's pending state. */
     if (q && !http_begin_async(c, req, rq_abort, q)) {

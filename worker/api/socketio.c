@@ -1,3 +1,4 @@
+#include "base/ids.h"
 #include "worker/api/socketio.h"
 
 #include <jansson.h>
@@ -387,7 +388,7 @@ static void namespace_connect(sio_socket_t *s, sio_packet_t *p)
     }
     if (connect_auth(s, p->data) < 0) return;
     s->connected = 1;
-    eio_random_hex(s->sio_sid, 10);
+    ids_random_hex(s->sio_sid, 10);
     send_owned(s, sio_connect_ok(s->sio_sid));
     emit(s, "connection_status", sio_status_data(s->sio_sid));
 }

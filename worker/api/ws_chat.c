@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "base/ids.h"
 #include "protocol/chat.h"
 #include "io/pg.h"
 #include "worker/net/route.h"
@@ -50,18 +50,6 @@ static void chat_send_error_id(conn_t *c, const char *code, const char *message,
 static void chat_send_error(conn_t *c, const char *code, const char *message)
 {
     chat_send_error_id(c, code, message, NULL);
-}
-
-static void new_uuid(char out[37])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != sizeof b)
-        for (int i = 0; i < 16; i++) b[i] = (unsigned char)(loop_clock_ns() >> (i % 8));
-    b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
-    b[8] = (b[8] & 0x3f) | 0x80;
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
 }
 
 static void release_job(job_t *j) { free(j); }
@@ -199,7 +187,7 @@ static void chat_on_open(conn_t *c, void *open_arg)
     }
     s->c = c;
     jobs_init(&s->jobs, s, net->cfg->max_inflight_per_connection, rag_cancel_handle, release_job);
-    new_uuid(s->conv_ext);
+    ids_uuid4(s->conv_ext);
     c->ep_data = s;
 }
 
