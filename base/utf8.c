@@ -99,3 +99,24 @@ size_t utf8_snprintf(char *buf, size_t cap, const char *fmt, ...)
     utf8_scrub(buf, len);
     return len;
 }
+
+void text_one_line(char *dst, size_t dstlen, const char *msg)
+{
+    size_t o = 0;
+    int space = 0, newline = 0;
+    if (!dstlen) return;
+    for (const char *p = msg ? msg : ""; *p && o + 1 < dstlen; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ') {
+            space = 1;
+            newline |= *p == '\n';
+            continue;
+        }
+        if (space && o > 0 && o + 3 < dstlen) {
+            if (newline) dst[o++] = ';';
+            dst[o++] = ' ';
+        }
+        space = newline = 0;
+        dst[o++] = *p;
+    }
+    dst[o] = '\0';
+}

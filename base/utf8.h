@@ -30,4 +30,9 @@ size_t utf8_scrub(char *s, size_t len);
 size_t utf8_snprintf(char *buf, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Folds a multi-line text (libpq's errors: "...failed: ...\n\tIs the server
+ * running...?\n") into dst on one line: a line break becomes "; ", other
+ * whitespace runs one space, edges trimmed. NULL is "". */
+void text_one_line(char *dst, size_t dstlen, const char *msg);
+
 #endif

@@ -2,6 +2,8 @@
  * migrations and the start-up schema check (see db_admin.h). */
 #include "cli/db_admin.h"
 
+#include "base/utf8.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,34 +27,10 @@ int db_admin_fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-/* libpq messages span several lines ("...failed: ...\n\tIs the server
- * running...?\n"); callers print one line, so fold them: a line break
- * becomes "; ", other whitespace runs one space. */
-static void one_line(char *dst, size_t dstlen, const char *msg)
-{
-    size_t o = 0;
-    int space = 0, newline = 0;
-    if (!dstlen) return;
-    for (const char *p = msg ? msg : ""; *p && o + 1 < dstlen; p++) {
-        if (*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ') {
-            space = 1;
-            newline |= *p == '\n';
-            continue;
-        }
-        if (space && o > 0 && o + 3 < dstlen) {
-            if (newline) dst[o++] = ';';
-            dst[o++] = ' ';
-        }
-        space = newline = 0;
-        dst[o++] = *p;
-    }
-    dst[o] = '\0';
-}
-
 int db_admin_fail_pg(char *err, size_t errlen, const char *what, const char *pgmsg)
 {
     char msg[1024];
-    one_line(msg, sizeof msg, pgmsg);
+    text_one_line(msg, sizeof msg, pgmsg);
     return db_admin_fail(err, errlen, "%s: %s", what, msg[0] ? msg : "unknown error");
 }
 

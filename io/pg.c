@@ -1,5 +1,7 @@
 #include "io/pg.h"
 
+#include "base/utf8.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,11 +86,7 @@ static void req_free(db_req_t *r)
  * into buf on one line (the caller may free the connection right after). */
 static const char *one_line(char *buf, size_t len, const char *text)
 {
-    snprintf(buf, len, "%s", text && *text ? text : "unknown error");
-    for (char *p = buf; *p; p++)
-        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
-    size_t n = strlen(buf);
-    while (n && buf[n - 1] == ' ') buf[--n] = 0;
+    text_one_line(buf, len, text && *text ? text : "unknown error");
     return buf;
 }
 

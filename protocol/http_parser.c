@@ -329,3 +329,9 @@ const char *http_status_text(int status)
     default: return "Unknown";
     }
 }
+
+int http_method_is(const http_request_t *req, const char *m)
+{
+    size_t n = strlen(m);
+    return req->method_len == n && memcmp(req->method, m, n) == 0;
+}

@@ -53,6 +53,9 @@ typedef struct http_request {
  * still under max_head), or a negative HTTP_ERR_*. */
 int http_parse_request(const char *buf, size_t len, size_t max_head, http_request_t *req);
 
+/* The request's method is m (exact, case-sensitive as RFC 9110 says). */
+int http_method_is(const http_request_t *req, const char *m);
+
 /* First header with this name (case-insensitive), or NULL. */
 const http_header_t *http_find_header(const http_request_t *req, const char *name);
 

@@ -373,12 +373,6 @@ static void eio_error(conn_t *c, int code, const char *message)
     free(body);
 }
 
-static int method_is(const http_request_t *req, const char *m)
-{
-    size_t n = strlen(m);
-    return req->method_len == n && memcmp(req->method, m, n) == 0;
-}
-
 static void poll_abort(conn_t *c, void *data)
 {
     (void)c;
@@ -454,7 +448,7 @@ static int websocket_request(conn_t *c, const http_request_t *req, eio_session_t
                              const eio_handler_t *h, const char *rest, size_t rest_len)
 {
     const http_header_t *u = http_find_header(req, "Upgrade");
-    if (!method_is(req, "GET") || !u ||
+    if (!http_method_is(req, "GET") || !u ||
         !http_value_has_token(u->value, u->value_len, "websocket")) {
         eio_error(c, 3, "Bad request");
         return 1;
@@ -467,7 +461,7 @@ static int websocket_request(conn_t *c, const http_request_t *req, eio_session_t
 /* A polling request without sid: the handshake. */
 static int handshake(conn_t *c, const http_request_t *req, const eio_handler_t *h)
 {
-    if (!method_is(req, "GET")) {
+    if (!http_method_is(req, "GET")) {
         eio_error(c, 3, "Bad handshake method");
         return 1;
     }
@@ -529,7 +523,7 @@ static int poll_post(conn_t *c, eio_session_t *s, const char *body, size_t body_
 int eio_http(conn_t *c, const http_request_t *req, const char *body, size_t body_len,
              const char *rest, size_t rest_len, const eio_handler_t *h)
 {
-    if (method_is(req, "OPTIONS")) {
+    if (http_method_is(req, "OPTIONS")) {
         http_respond(c, 204, "text/plain", "", 0,
                      "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
                      "Access-Control-Allow-Headers: Content-Type, Authorization\r\n"
@@ -550,8 +544,8 @@ int eio_http(conn_t *c, const http_request_t *req, const char *body, size_t body
         eio_error(c, 3, "Bad request: session uses websocket");
         return 1;
     }
-    if (method_is(req, "GET")) return poll_get(c, req, s);
-    if (!method_is(req, "POST")) {
+    if (http_method_is(req, "GET")) return poll_get(c, req, s);
+    if (!http_method_is(req, "POST")) {
         eio_error(c, 2, "Bad request method");
         return 1;
     }

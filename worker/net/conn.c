@@ -33,6 +33,14 @@ const char *conn_peer_text(const conn_t *c, char *buf, size_t len)
 
 static void conn_io(loop_t *loop, loop_watch_t *w, uint32_t events);
 
+/* ::1, or 127.0.0.0/8 as a v4-mapped address (peers are kept as IPv6). */
+static int addr_loopback(const unsigned char a[16])
+{
+    static const unsigned char v6lo[16] = {[15] = 1};
+    if (memcmp(a, v6lo, 16) == 0) return 1;
+    return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 && a[12] == 127;
+}
+
 static long wmem_max(void)
 {
     static long v = -1;
@@ -285,13 +293,10 @@ static conn_t *setup_conn(int fd, const struct sockaddr_storage *ss, int adopted
         const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
         c->peer.s6_addr[10] = c->peer.s6_addr[11] = 0xff;
         memcpy(&c->peer.s6_addr[12], &a->sin_addr, 4);
-        if ((ntohl(a->sin_addr.s_addr) >> 24) == 127) c->flags |= CF_LOOPBACK;
     } else {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        c->peer = a->sin6_addr;
-        if (IN6_IS_ADDR_LOOPBACK(&c->peer)) c->flags |= CF_LOOPBACK;
-        if (IN6_IS_ADDR_V4MAPPED(&c->peer) && c->peer.s6_addr[12] == 127) c->flags |= CF_LOOPBACK;
+        c->peer = ((const struct sockaddr_in6 *)ss)->sin6_addr;
     }
+    if (addr_loopback(c->peer.s6_addr)) c->flags |= CF_LOOPBACK;
     if (config_proxy_trusted(net->cfg, c->peer.s6_addr)) c->flags |= CF_TRUSTED_PROXY;
     /* A handed-over socket was admitted by the worker that accepted it; a
      * trusted proxy carries many clients, so its address has no limit. */
@@ -376,13 +381,6 @@ void conn_accept_ready(loop_t *loop, loop_watch_t *w, uint32_t events)
 /* ---- client address behind a proxy (server.trusted_proxies) ---- */
 
 #define FWD_MAX 32
-
-static int addr_loopback(const unsigned char a[16])
-{
-    static const unsigned char v6lo[16] = {[15] = 1};
-    if (memcmp(a, v6lo, 16) == 0) return 1;
-    return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 && a[12] == 127;
-}
 
 /* One node of X-Forwarded-For or a Forwarded "for=": a bare address,
  * "[v6]" or "[v6]:port", "v4:port", optionally quoted. -1 when it is not an

@@ -220,18 +220,12 @@ static int is_upgrade(const http_request_t *req)
     return u && http_value_has_token(u->value, u->value_len, "websocket");
 }
 
-static int method_is(const http_request_t *req, const char *m)
-{
-    size_t n = strlen(m);
-    return req->method_len == n && memcmp(req->method, m, n) == 0;
-}
-
 /* A request on no WebSocket or raw route: CORS preflight, the auth hook
  * (the route's requirement), then 405, 404 or the route's handler. */
 static void dispatch_http(conn_t *c, const http_request_t *req, int rc, const route_match_t *m,
                           route_params_t *params)
 {
-    if (method_is(req, "OPTIONS")) {
+    if (http_method_is(req, "OPTIONS")) {
         http_respond(c, 204, "text/plain", "", 0,
                      "Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS\r\n"
                      "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
@@ -284,7 +278,7 @@ static int dispatch(conn_t *c, const http_request_t *req, size_t total)
 static long handle_request(conn_t *c, const http_request_t *req, size_t total)
 {
     c->flags |= CF_HAD_REQUEST;
-    if (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0)
+    if (http_method_is(req, "HEAD"))
         c->flags |= CF_HEAD;
     else
         c->flags &= (uint16_t)~CF_HEAD;

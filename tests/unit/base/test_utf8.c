@@ -106,8 +106,23 @@ static void test_json_text_and_dump(void)
     CHECK(json_msg_dump_free(NULL) == NULL);
 }
 
+static void test_one_line(void)
+{
+    char b[64];
+    text_one_line(b, sizeof b, "connection failed: refused\n\tIs the server running?\n");
+    CHECK_EQ_STR(b, "connection failed: refused; Is the server running?");
+    text_one_line(b, sizeof b, "  a   b\r\n");
+    CHECK_EQ_STR(b, "a b");
+    text_one_line(b, sizeof b, NULL);
+    CHECK_EQ_STR(b, "");
+    char s[8];
+    text_one_line(s, sizeof s, "abcdefghij");
+    CHECK_EQ_STR(s, "abcdefg");
+}
+
 int main(void)
 {
+    RUN(test_one_line);
     RUN(test_valid);
     RUN(test_prefix_every_cut);
     RUN(test_scrub);
