@@ -3,7 +3,7 @@
 # scripts/deps.sh first, which installs only what is missing.
 
 CC      ?= cc
-PKGS    := jansson libjwt libcurl libpq libsystemd inih zlib libcrypto
+PKGS    := jansson libjwt libcurl libpq libsystemd inih zlib libcrypto libxml-2.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wno-unused-parameter

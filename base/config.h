@@ -56,7 +56,8 @@ typedef struct ragws_config {
     uint32_t max_connections;        /* global, all workers together */
     uint32_t max_connections_per_ip; /* per worker and IP; 0 = no limit */
     size_t max_header_bytes;
-    size_t max_body_bytes; /* REST request bodies */
+    size_t max_body_bytes;   /* REST request bodies */
+    size_t max_upload_bytes; /* one uploaded file (POST .../documents), streamed to disk */
     uint32_t handshake_timeout_ms;
     size_t send_buffer_limit;
     uint32_t keepalive_interval_ms;
@@ -100,6 +101,27 @@ typedef struct ragws_config {
     char default_collection[PATH_MAX];
     uint32_t chunk_chars;
     uint32_t chunk_overlap;
+
+    /* [ingest] */
+    char upload_dir[PATH_MAX];    /* uploaded files, until their task ends */
+    uint32_t ingest_max_parallel; /* tasks running at once on this node */
+    uint32_t ingest_max_attempts; /* claims of one task before it fails */
+    uint32_t ingest_lease_ms;     /* a claim lasts this long unless renewed */
+    uint32_t ingest_poll_ms;      /* how often a worker looks for claimable tasks */
+    uint32_t extract_timeout_ms;  /* one extractor child, start to exit */
+    size_t extract_max_bytes;     /* text one extractor may write */
+    char pdftotext_cmd[PATH_MAX];
+    char pdftoppm_cmd[PATH_MAX];
+    char tesseract_cmd[PATH_MAX];
+    char ocr_language[PATH_MAX]; /* tesseract -l */
+    uint32_t ocr_dpi;      /* pdftoppm -r for scanned pages */
+    uint32_t ingest_progress_ms; /* least time between two progress events of one upload */
+    uint32_t ingest_insert_batch; /* chunks per INSERT */
+
+    /* [dashboard] */
+    uint32_t dashboard_metrics_interval_ms;
+    uint32_t dashboard_queue_threshold;  /* queue_length over this: threshold_exceeded */
+    uint32_t dashboard_failure_threshold; /* failed tasks per minute over this: threshold_exceeded */
 
     /* [llm] */
     int llm_backend; /* LLM_BUILTIN, LLM_OPENAI, LLM_OLLAMA */

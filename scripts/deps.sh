@@ -16,7 +16,8 @@ packages=(
   postgresql-15 postgresql-client-15
   python3-websockets curl
   prometheus
-  poppler-utils tesseract-ocr
+  poppler-utils tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra libxml2-dev
+  python3-reportlab python3-pil fonts-dejavu-core
   systemd
   chromium
 )

@@ -113,6 +113,9 @@ void shm_stats_total(shm_region_t *shm, worker_stats_t *out)
 void shm_slot_retire(shm_region_t *shm, int idx)
 {
     shm_slot_t *s = &shm->slots[idx];
+    /* The places its tasks held: their leases lapse and another worker
+     * claims them again. */
+    for (uint64_t n = stats_get(&s->stats.ingest_running); n > 0; n--) shm_ingest_release(shm);
     stats_accumulate(&shm->retired, &s->stats, 1);
     memset(&s->stats, 0, sizeof s->stats);
     atomic_store(&s->pid, 0);
@@ -131,4 +134,31 @@ int shm_slot_next(const shm_region_t *shm, int after, unsigned mask)
         if (st < 32 && (mask & (1u << st))) return i;
     }
     return -1;
+}
+
+int shm_ingest_reserve(shm_region_t *shm, uint32_t max)
+{
+    uint32_t cur = atomic_load(&shm->ingest.running);
+    while (cur < max)
+        if (atomic_compare_exchange_weak(&shm->ingest.running, &cur, cur + 1)) return 1;
+    return 0;
+}
+
+void shm_ingest_release(shm_region_t *shm)
+{
+    uint32_t cur = atomic_load(&shm->ingest.running);
+    while (cur > 0 && !atomic_compare_exchange_weak(&shm->ingest.running, &cur, cur - 1)) {
+    }
+}
+
+void shm_ingest_report(shm_region_t *shm, uint64_t now_ms, uint64_t queued, uint64_t active,
+                       uint64_t completed, uint64_t failed, uint64_t cancelled)
+{
+    shm_ingest_t *g = &shm->ingest;
+    atomic_store(&g->queued, queued);
+    atomic_store(&g->active, active);
+    atomic_store(&g->completed, completed);
+    atomic_store(&g->failed, failed);
+    atomic_store(&g->cancelled, cancelled);
+    atomic_store(&g->counts_ms, now_ms);
 }

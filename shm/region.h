@@ -38,6 +38,18 @@ typedef struct shm_slot {
     worker_stats_t stats;
 } shm_slot_t;
 
+/* Ingestion on this node. `running` counts claimed tasks of every worker
+ * (the ingest.max_parallel bound): a worker reserves before it claims and
+ * releases when the task ends; a dead worker's reservations (its
+ * ingest_running gauge) are released when its slot is retired. The
+ * counts of the tasks table (all nodes) are the latest any worker read
+ * while polling the queue, with the time it read them. */
+typedef struct shm_ingest {
+    _Atomic uint32_t running;
+    _Atomic uint64_t counts_ms; /* loop clock ms of the last report; 0: never */
+    _Atomic uint64_t queued, active, completed, failed, cancelled;
+} shm_ingest_t;
+
 typedef struct shm_region {
     uint64_t magic;
     size_t total_size;
@@ -45,6 +57,7 @@ typedef struct shm_region {
     int master_eventfd;         /* workers poke the master on state changes */
     _Atomic uint64_t publishes; /* records published, all processes */
     worker_stats_t retired;     /* counters of workers that have exited */
+    shm_ingest_t ingest;
     shm_slot_t slots[SHM_MAX_SLOTS];
 } shm_region_t;
 
@@ -89,5 +102,13 @@ void shm_stats_total(shm_region_t *shm, worker_stats_t *out);
 
 /* The master folds a dead worker's counters into `retired` and frees the slot. */
 void shm_slot_retire(shm_region_t *shm, int idx);
+
+/* Take one of max ingestion places of the node: 1, or 0 when all are in
+ * use. The caller adds 1 to its ingest_running gauge on success. */
+int shm_ingest_reserve(shm_region_t *shm, uint32_t max);
+void shm_ingest_release(shm_region_t *shm);
+/* The tasks table's counts by state, as one worker just read them. */
+void shm_ingest_report(shm_region_t *shm, uint64_t now_ms, uint64_t queued, uint64_t active,
+                       uint64_t completed, uint64_t failed, uint64_t cancelled);
 
 #endif

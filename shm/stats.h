@@ -43,7 +43,14 @@ extern const uint64_t stats_query_bounds_us[STATS_QUERY_BUCKETS - 1];
     X(llm_errors, counter, "LLM generations that failed (LLM_UNAVAILABLE)")                        \
     X(storage_errors, counter, "Requests answered STORAGE_UNAVAILABLE")                            \
     X(handoffs, counter, "Sockets handed to the worker owning their Socket.IO session")            \
-    X(sio_sessions, gauge, "Open Socket.IO (Engine.IO) sessions")
+    X(sio_sessions, gauge, "Open Socket.IO (Engine.IO) sessions")                                 \
+    X(ingest_running, gauge, "Ingestion tasks this worker is running")                            \
+    X(ingest_completed, counter, "Ingestion tasks completed")                                      \
+    X(ingest_failed, counter, "Ingestion tasks failed")                                            \
+    X(ingest_cancelled, counter, "Ingestion tasks cancelled")                                      \
+    X(ingest_pages, counter, "Pages extracted by ingestion tasks")                                 \
+    X(ingest_task_ms, counter, "Total run time of finished ingestion tasks, milliseconds")        \
+    X(upload_bytes, counter, "Bytes of uploaded files written to disk")
 
 typedef struct worker_stats {
 #define STATS_DECLARE(name, type, help) _Atomic uint64_t name;

@@ -45,6 +45,7 @@ static void svc_setup(void)
     *svc = (svc_ctx_t){.loop = wk->loop,
                        .cfg = wk->cfg,
                        .stats = wk->stats,
+                       .shm = wk->shm,
                        .slot_idx = wk->slot_idx,
                        .draining = &wk->draining,
                        .publish = worker_publish};

@@ -7,6 +7,7 @@
  *   loop     the worker's event loop (owned by worker.c)
  *   cfg      the configuration (owned by the master, read-only)
  *   stats    this worker's counters in shared memory (shm/stats.h)
+ *   shm      the shared region (ingestion places and counts, shm/region.h)
  *   slot_idx this worker's position (names jobs and conversations)
  *   draining points at the worker's drain flag: non-zero once a drain
  *            started (a new RAG job then fails SHUTTING_DOWN)
@@ -23,12 +24,14 @@
 
 #include "base/config.h"
 #include "base/loop.h"
+#include "shm/region.h"
 #include "shm/stats.h"
 
 typedef struct svc_ctx {
     loop_t *loop;
     const ragws_config_t *cfg;
     worker_stats_t *stats;
+    shm_region_t *shm;
     int slot_idx;
     const int *draining;
     int (*publish)(const char *channel, size_t clen, const char *payload, size_t plen);
