@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/loop.h"
+#include "io/child.h"
 #include "worker/svc/svc.h"
 
 /* One extraction in progress. */
@@ -109,8 +110,21 @@ int ingest_extract_init(const ragws_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+static void on_tick(loop_t *loop, loop_timer_t *t)
+{
+    (void)t;
+    loop_stop(loop);
+}
+
 void ingest_extract_shutdown(void)
 {
+    /* Killed extractors: their exit is reaped on the loop (bounded wait). */
+    for (int i = 0; i < 100 && child_live() > 0; i++) {
+        loop_timer_t tick = {0};
+        loop_timer_start(X.loop, &tick, 20, on_tick, NULL);
+        loop_run(X.loop);
+        loop_timer_stop(X.loop, &tick);
+    }
     if (X.sig_fd >= 0) {
         loop_watch_del(X.loop, &X.sig_watch);
         close(X.sig_fd);

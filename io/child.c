@@ -44,6 +44,9 @@ struct child {
     char error[64];
 };
 
+/* Spawned and not reaped yet, for child_live(). */
+static size_t live;
+
 static int fail(char *err, size_t errlen, const char *what, int e)
 {
     if (err && errlen) snprintf(err, errlen, "%s: %s", what, strerror(e));
@@ -216,6 +219,7 @@ static void on_pid(loop_t *loop, loop_watch_t *w, uint32_t events)
     r.error = c->error[0] ? c->error : NULL;
     r.elapsed_ms = (loop_clock_ns() - c->start_ns) / 1000000u;
     r.stdout_bytes = c->out_bytes;
+    live--;
     int report = !c->cancelled;
     c->cancelled = 1; /* from here on the handle is gone */
     if (report) c->cb.on_exit(c->cb.ud, &r);
@@ -326,6 +330,7 @@ child_t *child_spawn(loop_t *loop, const child_opts_t *o, const child_callbacks_
         goto fail_fds;
     }
     if (c->timeout_ms) loop_timer_start(loop, &c->timer, c->timeout_ms, on_timeout, c);
+    live++;
     return c;
 fail_fds:
     close_watch(c, &c->w_out, &c->fd_out);
@@ -353,6 +358,8 @@ void child_kill(child_t *c)
 }
 
 pid_t child_pid(const child_t *c) { return c->pid; }
+
+size_t child_live(void) { return live; }
 
 const char *child_describe(const child_result_t *r, char *buf, size_t len)
 {

@@ -254,9 +254,10 @@ static void test_kill_no_callback_and_reaped(void)
         loop_timer_t tick = {0};
         loop_timer_start(loop, &tick, 10, on_tick, NULL);
         loop_run(loop);
-        gone = reaped(pa) && reaped(pb);
+        gone = reaped(pa) && reaped(pb) && child_live() == 0;
     }
     CHECK(gone);
+    CHECK_EQ_INT(child_live(), 0);
     CHECK_EQ_INT(a.exits, 0);
     CHECK_EQ_INT(b.exits, 0);
     loop_free(loop);
@@ -310,8 +311,10 @@ static void test_many_children(void)
         const char *argv[] = {"sh", "-c", args[i], NULL};
         CHECK(start(loop, &r[i], &pending, argv, NULL) != NULL);
     }
+    CHECK_EQ_INT(child_live(), MANY);
     run_loop(loop);
     CHECK_EQ_INT(pending, 0);
+    CHECK_EQ_INT(child_live(), 0);
     for (int i = 0; i < MANY; i++) {
         char want[32];
         snprintf(want, sizeof want, "child %d\n", i);
