@@ -115,7 +115,10 @@ static void fail_file(run_t *r, const char *path, const char *err, const ingest_
 {
     clear_line(r);
     fprintf(stderr, "ragws ingest: %s\n", err);
-    for (int k = 0; t && k < t->n_tail; k++) fprintf(stderr, "ragws ingest:   %s\n", t->tail[k]);
+    /* The extractor's last warnings (a child's stderr) unless the error says it all. */
+    const char *why = strncmp(err, path, strlen(path)) == 0 ? err + strlen(path) + 2 : err;
+    for (int k = 0; t && k < t->n_tail; k++)
+        if (!strstr(t->tail[k], why)) fprintf(stderr, "ragws ingest:   %s\n", t->tail[k]);
     r->failed++;
     size_t o = strlen(r->failed_names);
     if (o + strlen(path) + 8 < sizeof r->failed_names)

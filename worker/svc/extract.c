@@ -170,8 +170,7 @@ static void on_child_exit(void *ud, const child_result_t *r)
     extract_job_t *j = ud;
     char how[96], e[256];
     j->child = NULL;
-    extract_log(j, r->error || !r->exited || r->exit_status ? "warn" : "info",
-                "%s: %s%s%s after %.2f s, %zu bytes of output", j->prog,
+    extract_log(j, "info", "%s: %s%s%s after %.2f s, %zu bytes of output", j->prog,
                 child_describe(r, how, sizeof how), r->error ? ", " : "", r->error ? r->error : "",
                 r->elapsed_ms / 1000.0, r->stdout_bytes);
     if (j->finished) return;
@@ -306,7 +305,8 @@ extract_job_t *extract_start(const char *path, const char *filename, const char 
         return NULL;
     }
     j->cb = *cb;
-    snprintf(j->path, sizeof j->path, "%s", path);
+    /* A path starting with '-' would read as an option of the programs. */
+    snprintf(j->path, sizeof j->path, "%s%s", path[0] == '-' ? "./" : "", path);
     j->out = (buf_t)BUF_INIT(svc->cfg->extract_max_bytes);
     j->pdf = (buf_t)BUF_INIT(svc->cfg->extract_max_bytes);
     j->type = extract_detect(head, n, filename, content_type);

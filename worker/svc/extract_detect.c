@@ -87,6 +87,10 @@ enum extract_type extract_detect(const unsigned char *head, size_t n, const char
     if (starts(head, n, "\x89PNG\r\n\x1a\n", 8)) return EXTRACT_PNG;
     if (starts(head, n, "\xFF\xD8\xFF", 3)) return EXTRACT_JPEG;
     if (starts(head, n, "II*\0", 4) || starts(head, n, "MM\0*", 4)) return EXTRACT_TIFF;
+    /* Archives, executables, other images: never text, even when their
+     * first bytes happen to be valid UTF-8. */
+    if (strcmp(extract_guess_mime(head, n), "application/octet-stream") != 0)
+        return EXTRACT_UNKNOWN;
     if (looks_html(head, n)) return EXTRACT_HTML;
     /* Named text: `ragws extract-text` checks it and says why when it is
      * not UTF-8 (clearer than "unsupported" for a Latin-1 notes.txt). */
@@ -137,15 +141,14 @@ const char *extract_guess_mime(const unsigned char *h, size_t n)
     } KNOWN[] = {
         {"PK\x03\x04", 4, "application/zip"},
         {"\x1f\x8b", 2, "application/gzip"},
-        {"GIF8", 4, "image/gif"},
+        {"GIF87a", 6, "image/gif"},
+        {"GIF89a", 6, "image/gif"},
         {"\x7f"
          "ELF",
          4, "application/x-executable"},
         {"7z\xBC\xAF\x27\x1C", 6, "application/x-7z-compressed"},
         {"Rar!", 4, "application/vnd.rar"},
-        {"RIFF", 4, "application/x-riff"},
         {"\xD0\xCF\x11\xE0", 4, "application/x-ole-storage"},
-        {"BZh", 3, "application/x-bzip2"},
         {"\xFD"
          "7zXZ",
          5, "application/x-xz"},

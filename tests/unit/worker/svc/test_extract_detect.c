@@ -69,6 +69,8 @@ static void test_names_and_guesses(void)
     CHECK_EQ_STR(extract_guess_mime((const unsigned char *)"GIF89a", 6), "image/gif");
     CHECK_EQ_STR(extract_guess_mime((const unsigned char *)"\1\2", 2), "application/octet-stream");
     CHECK_EQ_INT(D("PK\3\4\x14\0\0\0", "a.docx", NULL), EXTRACT_UNKNOWN);
+    CHECK_EQ_INT(D("PK\3\4text", "a.txt", NULL), EXTRACT_UNKNOWN); /* magic first */
+    CHECK_EQ_INT(D("GIF89a....", NULL, NULL), EXTRACT_UNKNOWN);
 }
 
 int main(void)
