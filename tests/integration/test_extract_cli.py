@@ -315,3 +315,35 @@ async def test_usage_and_help(ctx):
     h = docgen.make_html(ctx.tmp / "h.html", "T", ["Un", "Deux"])
     rc, out, err = await run_cli(["extract-html", str(h)])
     assert rc == 0 and out == "T\n\nT\n\nUn\n\nDeux\n", (rc, out, err)
+
+
+@timeout(120)
+async def test_content_hash_column_is_written_and_checked(ctx):
+    import hashlib
+    pg, db, ci = await migrated_db()
+    has = pg.psql("SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                  "'documents' AND column_name = 'content_hash'", db)
+    if has == [("0",)]:  # before sql/005: the same column, in this test's database only
+        pg.psql("ALTER TABLE documents ADD COLUMN content_hash text", db)
+        pg.psql("CREATE UNIQUE INDEX ON documents (collection_id, content_hash)"
+                " WHERE content_hash IS NOT NULL", db)
+    f = ctx.tmp / "résumé.txt"
+    f.write_bytes("\ufeffUn résumé avec un BOM.\n".encode())
+    rc, out, err = await ingest(ctx, ci, "hashes", f)
+    assert rc == 0, (rc, out, err)
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()  # of the bytes, BOM included
+    assert pg.psql("SELECT content_hash, metadata->>'sha256' FROM documents", db) == [(sha, sha)]
+    # A document the server stored (content_hash only, no chunking recorded)
+    # is the same content too.
+    other = ctx.tmp / "uploaded.txt"
+    other.write_text("Téléversé par l'API REST.\n")
+    osha = hashlib.sha256(other.read_bytes()).hexdigest()
+    pg.psql("INSERT INTO documents (collection_id, filename, status, content_hash) SELECT id,"
+            f" 'via-rest.txt', 'indexed', '{osha}' FROM collections WHERE name = 'hashes'", db)
+    rc, out, err = await ingest(ctx, ci, "hashes", other)
+    assert rc == 0 and out.startswith(f"unchanged {other} in hashes"), (rc, out, err)
+    # Chunked otherwise (other rag.chunk_chars): replaced, still one row per hash.
+    rc, out, err = await ingest(ctx, ci, "hashes", f, extra=("-o", "rag.chunk_chars=300"))
+    assert rc == 0 and "(replaces document " in out, (rc, out, err)
+    assert pg.psql("SELECT count(*) FROM documents WHERE content_hash = "
+                   f"'{sha}'", db) == [("1",)]
