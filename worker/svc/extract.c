@@ -149,7 +149,7 @@ static void on_child_out(void *ud, const char *data, size_t n)
 static void on_child_err(void *ud, const char *line, size_t n)
 {
     extract_job_t *j = ud;
-    if (line[0] != '(') snprintf(j->last_err, sizeof j->last_err, "%.*s", (int)n, line);
+    if (line[0] != '(') utf8_snprintf(j->last_err, sizeof j->last_err, "%.*s", (int)n, line);
     extract_log(j, "warn", "%s: %.*s", j->prog, (int)n, line);
 }
 
