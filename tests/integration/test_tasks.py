@@ -384,3 +384,71 @@ async def test_cli_tasks_lists(ctx):
     assert rc == 0 and not any(l.split()[0] == str(tid) for l in out.splitlines()[1:]), out
     rc, out, err = await run_cli(args + ["--status", "bogus"])
     assert rc == 2 and "usage" in err, (rc, err)
+
+
+@timeout(60)
+async def test_project_room_sees_document_status_and_updates(ctx):
+    from test_sio_cli import poll, post, until_event
+    q = Queue(ctx)
+    s = await ctx.server(q.overrides())
+    status, _, body = await s.http("GET", "/socket.io/?EIO=4&transport=polling")
+    sid = json.loads(body[1:])["sid"]
+    await post(s, sid, "40")
+    await until_event(s, sid, "connection_status")
+    await post(s, sid, '42["join_project",{"project_id":"77"}]')
+    await until_event(s, sid, "project_joined")
+    tid, _, _ = await q.add(collection_name(), "projet été.txt", (FRENCH * 2).encode(),
+                            project="77")
+    events = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(
+            e[0] == "project_update" for e in events):
+        for pkt in await poll(s, sid):
+            if pkt.startswith("42"):
+                events.append(json.loads(pkt[2:]))
+            elif pkt == "2":
+                await post(s, sid, "3")
+    statuses = [e[1]["status"] for e in events if e[0] == "document_status"]
+    assert statuses and statuses[-1] == "completed", events
+    assert set(statuses) <= {"processing", "completed"}, statuses
+    progress = [e[1]["progress"] for e in events if e[0] == "document_status"]
+    assert all(0 <= p <= 100 for p in progress) and progress[-1] == 100, progress
+    t = await task_row(tid)
+    upd = [e[1] for e in events if e[0] == "project_update"]
+    assert upd[0]["type"] == "document_added", upd
+    assert upd[0]["data"]["document_id"] == t["document_id"], upd
+    status, _, body = await s.http("DELETE", f"/api/documents/{t['document_id']}")
+    assert status == 200, (status, body)
+    gone = await until_event(s, sid, "project_update")
+    assert gone["type"] == "document_deleted", gone
+    assert gone["data"]["document_id"] == t["document_id"], gone
+
+
+@timeout(120)
+async def test_large_single_page_text_is_chunked_in_slices(ctx):
+    q = Queue(ctx)
+    s = await ctx.server(q.overrides())
+    lines = [f"Ligne {i}: le café crème coûte {i % 7} euros à Besançon. 🥐" for i in range(80000)]
+    data = "\n".join(lines).encode()  # ~5.5 MB, one page, no blank line at all
+    tid, _, _ = await q.add(collection_name(), "énorme.txt", data)
+    slowest = 0.0
+    while (await task_row(tid))["status"] not in ("completed", "failed"):
+        t0 = time.monotonic()
+        status, _, _ = await s.http("GET", "/health")
+        slowest = max(slowest, time.monotonic() - t0)
+        assert status == 200
+        await asyncio.sleep(0.05)
+    t = await task_row(tid)
+    assert t["status"] == "completed", t
+    assert slowest < 1.0, f"/health took {slowest:.2f}s while ingesting"
+    rows = await apsql("SELECT count(*), count(DISTINCT ordinal), min(ordinal), max(ordinal),"
+                       " bool_and(page IS NULL), sum(length(content))"
+                       f" FROM chunks WHERE document_id = {t['document_id']}")
+    n, distinct, lo, hi, nopage, chars = rows[0]
+    assert int(n) == t["chunks"] == int(distinct) and (int(lo), int(hi)) == (0, int(n) - 1), rows
+    assert nopage == "t", "a text file has no pages"
+    total = len(data.decode())
+    assert total <= int(chars) <= total * 1.6, (chars, total)  # all covered, overlap bounded
+    rows = await apsql("SELECT content FROM chunks WHERE document_id ="
+                       f" {t['document_id']} ORDER BY ordinal DESC LIMIT 1")
+    assert rows[0][0].endswith(lines[-1]), rows[0][0][-80:]
