@@ -9,6 +9,7 @@
 #include "worker/api/rest.h"
 #include "worker/api/rest_projects.h"
 #include "worker/api/rest_rag.h"
+#include "worker/api/rest_tasks.h"
 #include "worker/api/socketio.h"
 #include "worker/svc/auth.h"
 
@@ -53,6 +54,11 @@ const route_t api_routes[] = {
          "one collection and its documents"),
     HTTP(RM_GET, "/api/conversations/{id}/messages", rest_get_messages, ROUTE_AUTH_TOKEN,
          "the messages of a stored conversation"),
+    HTTP(RM_GET, "/api/tasks", rest_list_tasks, ROUTE_AUTH_TOKEN, "ingestion tasks, newest first"),
+    HTTP(RM_GET, "/api/tasks/{id}", rest_get_task, ROUTE_AUTH_TOKEN, "one task and its log"),
+    HTTP(RM_POST, "/api/tasks/{id}/cancel", rest_cancel_task, ROUTE_AUTH_TOKEN, "cancel a task"),
+    HTTP(RM_DELETE, "/api/documents/{id}", rest_delete_document, ROUTE_AUTH_TOKEN,
+         "delete a document and its chunks"),
     HTTP(RM_POST, "/api/broadcast", rest_broadcast, ROUTE_AUTH_ADMIN, "publish into a channel"),
     HTTP(RM_POST, "/api/projects/{id}/broadcast", rest_project_broadcast, ROUTE_AUTH_ADMIN,
          "emit an event into a project's Socket.IO room"),
