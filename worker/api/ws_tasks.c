@@ -6,14 +6,16 @@
  * subscribed before the query is sent, through a hook that holds what
  * arrives meanwhile (at most HOLD_MAX messages, the oldest dropped first);
  * when the answer comes the state is sent, then the held messages in order,
- * then the connection itself takes the channel over. A held update may be
- * older than the state it follows (published before the query read it):
- * the next event of that task corrects it. */
+ * then the connection itself takes the channel over (and a resync, as any
+ * subscriber gets, when a lapped ring lost some meanwhile). A held update
+ * may be older than the state it follows (published before the query read
+ * it): the next event of that task corrects it. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/gateway.h"
 #include "protocol/ingest_events.h"
 #include "protocol/json_msg.h"
 #include "worker/api/ws_watch.h"
@@ -38,6 +40,7 @@ typedef struct watch {
     pubsub_hook_t hook; /* hold_deliver finds the watch from it (offsetof) */
     held_t *head, *tail;
     unsigned n;
+    uint64_t missed;   /* records a lapped ring lost while holding */
     ingest_req_t *req; /* the pending query, NULL once answered */
     char channel[64];
 } watch_t;
@@ -69,12 +72,12 @@ static void hold_deliver(pubsub_hook_t *hk, outbuf_t *frame, const char *payload
     w->n++;
 }
 
+/* Told to the client after the held messages, as a subscriber would be. */
 static void hold_resync(pubsub_hook_t *hk, const char *channel, uint64_t missed)
 {
     (void)channel;
-    (void)missed;
-    /* The state is being read: it is newer than anything the lap lost. */
-    (void)hk;
+    watch_t *w = (watch_t *)((char *)hk - offsetof(watch_t, hook));
+    w->missed += missed;
 }
 
 static watch_t *watch_new(conn_t *c, const char *channel)
@@ -103,6 +106,8 @@ static void watch_release(watch_t *w)
         held_drop_first(w);
     }
     while (w->head) held_drop_first(w);
+    if (w->missed && c->state == CONN_WS) ws_send_owned(c, gateway_resync(w->channel, w->missed));
+    w->missed = 0;
     pubsub_hook_unsubscribe(&w->hook);
     if (c->state == CONN_WS && pubsub_subscribe(c, w->channel, strlen(w->channel)) < 0)
         ws_close(c, 1011, "out of memory");
