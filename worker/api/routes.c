@@ -14,6 +14,8 @@
 #include "worker/svc/auth.h"
 
 extern const endpoint_t ep_apiv1, ep_monitor, ep_publish, ep_query, ep_chat;
+extern const endpoint_t ep_upload, ep_collections, ep_dashboard, ep_metrics, ep_active_tasks,
+    ep_task;
 
 /* Engine.IO answers every method itself (its own CORS preflight too). */
 static int engineio_raw(conn_t *c, const http_request_t *req, const char *body, size_t body_len,
@@ -38,6 +40,15 @@ const route_t api_routes[] = {
     WS("/ws/publish", ep_publish, ROUTE_AUTH_ADMIN, "publish into channels (producers)"),
     WS("/ws/query", ep_query, ROUTE_AUTH_TOKEN, "multiplexed streaming RAG queries"),
     WS("/chat/ws", ep_chat, ROUTE_AUTH_TOKEN, "streaming chat"),
+    WS("/ws/upload", ep_upload, ROUTE_AUTH_TOKEN, "upload and processing progress (?upload_id=)"),
+    WS("/ws/collections", ep_collections, ROUTE_AUTH_TOKEN,
+       "documents added and deleted, collection stats (?collection=)"),
+    WS("/ws/dashboard", ep_dashboard, ROUTE_AUTH_TOKEN,
+       "ingestion dashboard: figures and notifications"),
+    WS("/ws/active-tasks", ep_active_tasks, ROUTE_AUTH_TOKEN,
+       "the unfinished ingestion tasks, then every change"),
+    WS("/ws/task/{task_id}", ep_task, ROUTE_AUTH_TOKEN, "one ingestion task: state and log"),
+    WS("/ws/metrics", ep_metrics, ROUTE_AUTH_TOKEN, "ingestion metrics every interval"),
     /* Socket.IO authenticates at CONNECT (its own auth); the requirement
      * says which auth.endpoints entries may name it. */
     {"/socket.io/", GET_HEAD | RM_POST | RM_OPTIONS, ROUTE_RAW, ROUTE_AUTH_TOKEN, NULL, NULL,
