@@ -259,6 +259,11 @@ async def test_upload_bad_requests_are_400_and_leave_nothing(ctx):
         assert st == 400, (path, st, resp)
         assert json.loads(resp)["error"]["code"] == "VALIDATION_ERROR", resp
         assert files_in(d) == [], (path, files_in(d))
+    # the upload path takes POST only (OPTIONS is the CORS preflight)
+    st, h, resp = await s.http("GET", path_for("docs", "a.txt"))
+    assert st == 405 and "POST" in h.get("allow", ""), (st, h, resp)
+    st, h, resp = await s.http("OPTIONS", path_for("docs", "a.txt"))
+    assert st == 204, (st, resp)
     # basename only: a client path is cut
     st, h, resp = await s.http("POST", path_for("docs", "../../etc/passwd"), body=b"x")
     assert st == 202, (st, resp)
