@@ -141,8 +141,7 @@ static void rag(json_t *s)
                             ENUM("", "fast", "balanced", "comprehensive", NULL), "stream",
                             B("ignored over REST (one answer)"), "max_results",
                             WITH_RANGE(I("sources retrieved (default 10)"), 1, 50),
-                            "include_sources", B("default true"), "conversation_id",
-                            S("continue a stored conversation"), NULL));
+                            "include_sources", B("default true"), NULL));
     json_object_set_new(s, "Citation",
                         OBJ("citation_id source confidence content", "citation_id", I(NULL),
                             "source", S("file name"), "page", IN("page, null when unknown"),
