@@ -124,18 +124,9 @@ static int cmd_ingest(const ragws_config_t *cfg, char **pos, int n_pos, char **o
         return 1;
     }
     /* Every file is tried; the exit status reports whether any failed. */
-    int failed = 0, n_files = n_pos - 2;
-    for (int i = 2; i < n_pos; i++) {
-        if (PQstatus(conn) != CONNECTION_OK) PQreset(conn);
-        if (db_ingest_file(conn, pos[1], pos[i], cfg, stdout, err, sizeof err) < 0) {
-            fprintf(stderr, "ragws ingest: %s\n", err);
-            failed++;
-        }
-    }
+    rc = db_ingest_files(conn, pos[1], pos + 2, n_pos - 2, cfg);
     PQfinish(conn);
-    if (failed && n_files > 1)
-        fprintf(stderr, "ragws ingest: %d of %d files failed\n", failed, n_files);
-    return failed ? 1 : 0;
+    return rc;
 }
 
 int cli_db_command(const char *cmd, const ragws_config_t *cfg, int argc, char **argv)

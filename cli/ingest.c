@@ -1,333 +1,268 @@
-/* `ragws ingest`: a text or Markdown file into a collection, as one
- * document with its chunks, in one transaction (see cli/ingest.h). */
+/* `ragws ingest COLLECTION FILE...` (cli/ingest.h): each file through the
+ * server's extractors (cli/ingest_extract.h) and chunker, stored by
+ * cli/ingest_store.h, with progress on a terminal and a summary. */
 #include "cli/ingest.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include "base/buf.h"
 #include "base/chunk.h"
+#include "base/loop.h"
 #include "base/utf8.h"
 #include "cli/db_admin.h"
+#include "cli/ingest_extract.h"
+#include "cli/ingest_store.h"
 
-/* Larger inputs are almost certainly not documents meant for this CLI. */
-#define INGEST_MAX_BYTES     (64u * 1024 * 1024)
 #define COLLECTION_MAX_BYTES 200
+#define NAME_SHOWN_BYTES     40
+#define BAR_WIDTH            24
+#define DRAW_EVERY_NS        (100 * 1000000ull) /* a terminal line redrawn 10 times a second */
 
-/* The whole file (NUL-terminated, *len bytes), read to EOF rather than
- * trusting st_size: the file may grow. */
-static int read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+enum outcome { INDEXED, SKIPPED, FAILED };
+
+/* The run: what the summary counts and what the progress line shows. */
+typedef struct run {
+    PGconn *conn;
+    const char *collection;
+    const ragws_config_t *cfg;
+    int tty;
+    int i, n; /* file i (1-based) of n */
+    char shown[NAME_SHOWN_BYTES + 8];
+    uint64_t last_draw;
+    int drawn; /* a progress line is on the terminal */
+    int indexed, skipped, failed;
+    unsigned long long pages, chunks;
+    char failed_names[1024]; /* for the summary, cut when long */
+} run_t;
+
+/* ---- progress on a terminal ---- */
+
+static void clear_line(run_t *r)
+{
+    if (!r->drawn) return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    r->drawn = 0;
+}
+
+static void draw(run_t *r, uint32_t done, uint32_t total, const char *message, int force)
+{
+    if (!r->tty) return;
+    uint64_t now = loop_clock_ns();
+    if (!force && r->drawn && now - r->last_draw < DRAW_EVERY_NS) return;
+    r->last_draw = now;
+    char bar[BAR_WIDTH + 1] = "";
+    if (total) {
+        uint32_t fill = (uint32_t)((uint64_t)BAR_WIDTH * (done > total ? total : done) / total);
+        for (uint32_t k = 0; k < BAR_WIDTH; k++) bar[k] = k < fill ? '#' : '-';
+        bar[BAR_WIDTH] = '\0';
+    }
+    fprintf(stderr, "\r\033[K[%d/%d] %s  %s", r->i, r->n, r->shown, message);
+    if (total) fprintf(stderr, "  [%s] %u/%u pages", bar, done, total);
+    fflush(stderr);
+    r->drawn = 1;
+}
+
+static void on_progress(void *ud, const char *stage, uint32_t done, uint32_t total,
+                        const char *message)
+{
+    (void)stage;
+    draw(ud, done, total, message, done == total);
+}
+
+/* ---- one file ---- */
+
+/* SHA-256 (hex) and size of the file's bytes; "FILE: why" on error. */
+static int hash_file(const char *path, const ragws_config_t *cfg, char sha[65], uint64_t *size,
+                     char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return db_admin_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return db_admin_fail(err, errlen, "%s: not a regular file", path);
-    }
-    if ((uintmax_t)st.st_size > INGEST_MAX_BYTES) {
-        fclose(f);
-        return db_admin_fail(err, errlen, "%s: too large (%jd bytes, at most %u)", path,
-                             (intmax_t)st.st_size, INGEST_MAX_BYTES);
-    }
-    buf_t b = BUF_INIT(INGEST_MAX_BYTES);
-    char chunk[64 * 1024];
-    int rc = buf_reserve(&b, (size_t)st.st_size) < 0
-                 ? db_admin_fail(err, errlen, "%s: out of memory", path)
-                 : 0;
-    while (rc == 0) {
-        size_t got = fread(chunk, 1, sizeof chunk, f);
-        if (got == 0) break;
-        if (buf_append(&b, chunk, got) == 0) continue;
-        if (b.len + got > INGEST_MAX_BYTES)
-            rc = db_admin_fail(err, errlen, "%s: too large (more than %u bytes)", path,
-                               INGEST_MAX_BYTES);
-        else
-            rc = db_admin_fail(err, errlen, "%s: out of memory", path);
+    int rc = 0;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode))
+        rc = db_admin_fail(err, errlen, "%s: not a regular file", path);
+    else if ((uint64_t)st.st_size > cfg->max_upload_bytes)
+        rc = db_admin_fail(err, errlen, "%s: too large (%jd bytes, limits.max_upload_bytes is %zu)",
+                           path, (intmax_t)st.st_size, cfg->max_upload_bytes);
+    EVP_MD_CTX *md = rc == 0 ? EVP_MD_CTX_new() : NULL;
+    if (rc == 0 && (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)))
+        rc = db_admin_fail(err, errlen, "%s: out of memory", path);
+    static unsigned char chunk[64 * 1024];
+    size_t got;
+    *size = 0;
+    while (rc == 0 && (got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        *size += got;
+        EVP_DigestUpdate(md, chunk, got);
     }
     if (rc == 0 && ferror(f)) rc = db_admin_fail(err, errlen, "%s: read error", path);
+    unsigned char d[32];
+    unsigned dl = 0;
+    if (rc == 0 && EVP_DigestFinal_ex(md, d, &dl) && dl == 32)
+        for (int k = 0; k < 32; k++) snprintf(sha + 2 * k, 3, "%02x", d[k]);
+    EVP_MD_CTX_free(md);
     fclose(f);
-    *len = b.len;
-    if (rc == 0 && !(*buf = buf_take(&b)))
-        rc = db_admin_fail(err, errlen, "%s: out of memory", path);
-    buf_free(&b);
     return rc;
 }
 
-static int is_markdown(const char *path)
+static void fail_file(run_t *r, const char *path, const char *err, const ingest_text_t *t)
 {
-    const char *base = strrchr(path, '/');
-    const char *dot = strrchr(base ? base : path, '.');
-    if (!dot) return 0;
-    return strcasecmp(dot, ".md") == 0 || strcasecmp(dot, ".markdown") == 0 ||
-           strcasecmp(dot, ".mdown") == 0 || strcasecmp(dot, ".mkd") == 0;
+    clear_line(r);
+    fprintf(stderr, "ragws ingest: %s\n", err);
+    /* The extractor's last warnings (a child's stderr) unless the error says it all. */
+    const char *why = strncmp(err, path, strlen(path)) == 0 ? err + strlen(path) + 2 : err;
+    for (int k = 0; t && k < t->n_tail; k++)
+        if (!strstr(t->tail[k], why)) fprintf(stderr, "ragws ingest:   %s\n", t->tail[k]);
+    r->failed++;
+    size_t o = strlen(r->failed_names);
+    if (o + strlen(path) + 8 < sizeof r->failed_names)
+        snprintf(r->failed_names + o, sizeof r->failed_names - o, "%s%s", o ? ", " : "", path);
+    else if (o + 8 < sizeof r->failed_names && !strstr(r->failed_names, ", ..."))
+        snprintf(r->failed_names + o, sizeof r->failed_names - o, ", ...");
 }
 
-/* The text to index in buf: binary content (a NUL byte, invalid UTF-8)
- * is refused; a byte order mark is not content. */
-static int text_of(const char *path, const char *buf, size_t len, const char **text, size_t *tlen,
-                   char *err, size_t errlen)
+/* Chunks the text and stores it; prints the file's line. */
+static enum outcome store_text(run_t *r, ingest_doc_t *d, const ingest_text_t *t, char *err,
+                               size_t errlen)
 {
-    size_t bad;
-    const char *nul = memchr(buf, '\0', len);
-    if (nul)
-        return db_admin_fail(err, errlen,
-                             "%s: binary file (NUL byte at offset %zu); only UTF-8 text and "
-                             "Markdown can be ingested",
-                             path, (size_t)(nul - buf));
-    if (!utf8_valid(buf, len, &bad))
-        return db_admin_fail(err, errlen,
-                             "%s: not UTF-8 text (invalid byte at offset %zu); only UTF-8 text and "
-                             "Markdown can be ingested",
-                             path, bad);
-    *text = buf;
-    *tlen = len;
-    if (*tlen >= 3 && memcmp(*text, "\xEF\xBB\xBF", 3) == 0) {
-        *text += 3;
-        *tlen -= 3;
+    const ragws_config_t *cfg = r->cfg;
+    size_t n = chunk_text(d->text, t->text.len, cfg->chunk_chars, cfg->chunk_overlap, NULL, 0);
+    if (n == 0) {
+        int textual = t->type == EXTRACT_TEXT || t->type == EXTRACT_MARKDOWN;
+        db_admin_fail(err, errlen, "%s: no text to index (%s)", d->path,
+                      textual ? "the file is empty or blank" : "no text found in it");
+        return FAILED;
     }
-    return 0;
-}
-
-static const char SQL_ENSURE_COLLECTION[] =
-    "INSERT INTO collections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING";
-static const char SQL_COLLECTION_ID[] = "SELECT id FROM collections WHERE name = $1";
-static const char SQL_INSERT_DOCUMENT[] =
-    "INSERT INTO documents (collection_id, filename, content_type, size_bytes, status, metadata)"
-    " VALUES ($1::bigint, $2, $3, $4::bigint, 'indexed',"
-    "  jsonb_build_object('source', 'ragws ingest', 'path', $5::text,"
-    "   'chunk_chars', $6::int, 'chunk_overlap', $7::int, 'sha256', $8::text))"
-    " RETURNING id";
-/* Ingestions into one collection take turns, so two runs of the same file
- * cannot both find it missing. */
-static const char SQL_LOCK_COLLECTION[] =
-    "SELECT pg_advisory_xact_lock(1918985063, $1::bigint::int)";
-/* $1 is sent in binary (the file's bytes, not NUL-terminated). */
-static const char SQL_CONTENT_HASH[] = "SELECT encode(sha256($1::bytea), 'hex')";
-/* The same text chunked the same way is already there (any file name). */
-static const char SQL_SAME_CONTENT[] =
-    "SELECT id FROM documents WHERE collection_id = $1::bigint AND metadata->>'sha256' = $2"
-    " AND (metadata->>'chunk_chars')::int = $3::int"
-    " AND (metadata->>'chunk_overlap')::int = $4::int ORDER BY id LIMIT 1";
-/* An earlier version of the same file (same absolute path): replaced. */
-static const char SQL_DROP_OLD_VERSION[] =
-    "DELETE FROM documents WHERE collection_id = $1::bigint AND metadata->>'path' = $2"
-    " AND metadata->>'source' = 'ragws ingest' RETURNING id";
-static const char SQL_INSERT_CHUNK[] =
-    "INSERT INTO chunks (document_id, collection_id, ordinal, page, content)"
-    " VALUES ($1::bigint, $2::bigint, $3::int, $4::int, $5)";
-
-/* Stores the chunks; the caller has begun the transaction. */
-static int insert_chunks(PGconn *c, const char *doc_id, const char *coll_id, const char *text,
-                         const chunk_span_t *spans, size_t n, int paged, const char *path,
-                         char *err, size_t errlen)
-{
-    char what[PATH_MAX + 64];
-    snprintf(what, sizeof what, "%s: cannot store chunks", path);
-    /* Prepared once (unnamed statement), executed per chunk. */
-    PGresult *r = PQprepare(c, "", SQL_INSERT_CHUNK, 5, NULL);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        db_admin_fail_pg(err, errlen, what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
-        PQclear(r);
-        return -1;
+    chunk_span_t *spans = calloc(n, sizeof *spans);
+    if (!spans) {
+        db_admin_fail(err, errlen, "%s: out of memory", d->path);
+        return FAILED;
     }
-    PQclear(r);
-
-    size_t longest = 0;
-    for (size_t i = 0; i < n; i++)
-        if (spans[i].len > longest) longest = spans[i].len;
-    char *content = malloc(longest + 1);
-    if (!content) return db_admin_fail(err, errlen, "%s: out of memory", path);
-
-    long page = 1;
-    size_t scanned = 0; /* form feeds counted up to here */
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        for (; scanned < spans[i].start; scanned++)
-            if (text[scanned] == '\f') page++;
-        char ord[24], pg[24];
-        snprintf(ord, sizeof ord, "%zu", i);
-        snprintf(pg, sizeof pg, "%ld", page);
-        memcpy(content, text + spans[i].start, spans[i].len);
-        content[spans[i].len] = '\0';
-        const char *vals[5] = {doc_id, coll_id, ord, paged ? pg : NULL, content};
-        r = PQexecPrepared(c, "", 5, vals, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            rc = db_admin_fail_pg(err, errlen, what,
-                                  r ? PQresultErrorMessage(r) : PQerrorMessage(c));
-        PQclear(r);
+    chunk_text(d->text, t->text.len, cfg->chunk_chars, cfg->chunk_overlap, spans, n);
+    d->spans = spans;
+    d->n = n;
+    char doc_id[24], replaced[128] = "";
+    int rc = ingest_store(r->conn, d, doc_id, replaced, sizeof replaced, err, errlen);
+    free(spans);
+    if (rc < 0) return FAILED;
+    clear_line(r);
+    if (rc == 1) {
+        printf("unchanged %s in %s: already document %s, skipped\n", d->path, d->collection,
+               doc_id);
+        fflush(stdout);
+        return SKIPPED;
     }
-    free(content);
-    return rc;
+    printf("ingested %s into %s: document %s, %zu chunk%s, %u page%s%s%s%s\n", d->path,
+           d->collection, doc_id, n, n == 1 ? "" : "s", d->pages, d->pages == 1 ? "" : "s",
+           replaced[0] ? " (replaces document " : "", replaced, replaced[0] ? ")" : "");
+    fflush(stdout);
+    r->pages += d->pages;
+    r->chunks += n;
+    return INDEXED;
 }
 
-/* Inside the ingest transaction: waits for other ingestions into the
- * collection, computes the text's SHA-256 into sha (65 bytes), then either
- * finds a document with the same text and chunking (returns 1, its id in
- * doc_id) or deletes the earlier versions of the file at abs (their ids,
- * comma separated, in replaced) and returns 0. -1 on error. */
-static int find_same_or_drop_old(PGconn *c, const char *coll_id, const char *text, size_t tlen,
-                                 const char *abs, const char *cc, const char *co, char *sha,
-                                 char *doc_id, char *replaced, size_t rlen, const char *what,
-                                 char *err, size_t errlen)
+/* 0, or 1 when interrupted. */
+static int ingest_one(run_t *r, const char *path)
 {
-    const char *lvals[1] = {coll_id};
-    PGresult *r = db_admin_rows(c, SQL_LOCK_COLLECTION, 1, lvals, what, err, errlen);
-    if (!r) return -1;
-    PQclear(r);
-    const char *hvals[1] = {text};
-    const int hlens[1] = {(int)tlen}, hfmts[1] = {1};
-    const Oid htypes[1] = {17}; /* bytea */
-    r = PQexecParams(c, SQL_CONTENT_HASH, 1, htypes, hvals, hlens, hfmts, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        db_admin_fail_pg(err, errlen, what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
-        PQclear(r);
-        return -1;
+    char err[2048], sha[65] = "", abs[PATH_MAX], doc_id[24];
+    const char *slash = strrchr(path, '/');
+    ingest_doc_t d = {.collection = r->collection,
+                      .path = path,
+                      .abs = realpath(path, abs) ? abs : path,
+                      .filename = slash ? slash + 1 : path,
+                      .sha = sha,
+                      .chunk_chars = r->cfg->chunk_chars,
+                      .chunk_overlap = r->cfg->chunk_overlap};
+    size_t shown = utf8_prefix(d.filename, strlen(d.filename), NAME_SHOWN_BYTES);
+    snprintf(r->shown, sizeof r->shown, "%.*s%s", (int)shown, d.filename,
+             d.filename[shown] ? "..." : "");
+    draw(r, 0, 0, "reading", 1);
+    if (hash_file(path, r->cfg, sha, &d.size, err, sizeof err) < 0) {
+        fail_file(r, path, err, NULL);
+        return 0;
     }
-    snprintf(sha, 65, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    const char *svals[4] = {coll_id, sha, cc, co};
-    if (!(r = db_admin_rows(c, SQL_SAME_CONTENT, 4, svals, what, err, errlen))) return -1;
-    int same = PQntuples(r) > 0;
-    if (same) snprintf(doc_id, 24, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (same) return 1;
-    const char *dvals[2] = {coll_id, abs};
-    if (!(r = db_admin_rows(c, SQL_DROP_OLD_VERSION, 2, dvals, what, err, errlen))) return -1;
-    size_t o = 0;
-    replaced[0] = '\0';
-    for (int i = 0; i < PQntuples(r) && o + 24 < rlen; i++)
-        o += (size_t)snprintf(replaced + o, rlen - o, "%s%s", i ? ", " : "", PQgetvalue(r, i, 0));
-    PQclear(r);
-    return 0;
-}
-
-/* One file to store: its text, chunks and the document row's values (as
- * text for libpq). */
-typedef struct ingest_doc {
-    const char *collection, *path;
-    const char *text;
-    size_t tlen;
-    const chunk_span_t *spans;
-    size_t n;
-    int md;
-    char abs[PATH_MAX], size[24], cc[16], co[16];
-} ingest_doc_t;
-
-/* The collection's id (created when missing) into coll_id; -1 on error. */
-static int collection_id(PGconn *conn, const ingest_doc_t *d, char *coll_id, size_t idlen,
-                         const char *what, char *err, size_t errlen)
-{
-    const char *cvals[1] = {d->collection};
-    if (db_admin_exec(conn, SQL_ENSURE_COLLECTION, 1, cvals, what, err, errlen) < 0) return -1;
-    PGresult *r = db_admin_rows(conn, SQL_COLLECTION_ID, 1, cvals, what, err, errlen);
-    if (!r) return -1;
-    snprintf(coll_id, idlen, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-    if (!coll_id[0])
-        return db_admin_fail(err, errlen, "%s: collection \"%s\" vanished while ingesting", d->path,
-                             d->collection);
-    return 0;
-}
-
-/* The ingest transaction. 1: the same text chunked the same way is
- * already there (document doc_id), nothing stored; 0: stored as doc_id,
- * replacing the documents listed in replaced; -1 with err (rolled back). */
-static int store_document(PGconn *conn, const ingest_doc_t *d, char *doc_id, char *replaced,
-                          size_t rlen, char *err, size_t errlen)
-{
-    char what[PATH_MAX + 64];
-    snprintf(what, sizeof what, "%s: cannot store the document", d->path);
-    if (db_admin_exec(conn, "BEGIN", 0, NULL, what, err, errlen) < 0) return -1;
-
-    char coll_id[24], sha[65];
-    if (collection_id(conn, d, coll_id, sizeof coll_id, what, err, errlen) < 0) goto rollback;
-    int same = find_same_or_drop_old(conn, coll_id, d->text, d->tlen, d->abs, d->cc, d->co, sha,
-                                     doc_id, replaced, rlen, what, err, errlen);
-    if (same < 0) goto rollback;
-    if (same) {
-        if (db_admin_exec(conn, "COMMIT", 0, NULL, what, err, errlen) < 0) goto rollback;
+    int found = ingest_store_find(r->conn, &d, doc_id, err, sizeof err);
+    if (found != 0) {
+        if (found < 0) {
+            fail_file(r, path, err, NULL);
+            return 0;
+        }
+        clear_line(r); /* nothing to extract: the content is there */
+        printf("unchanged %s in %s: already document %s, skipped\n", path, r->collection, doc_id);
+        fflush(stdout);
+        r->skipped++;
+        return 0;
+    }
+    ingest_text_t t;
+    char xerr[1024];
+    int rc = ingest_extract(path, &t, on_progress, r, xerr, sizeof xerr);
+    enum outcome o = FAILED;
+    if (rc == 1) {
+        ingest_text_free(&t);
         return 1;
     }
-    const char *slash = strrchr(d->path, '/');
-    const char *dvals[8] = {coll_id,
-                            slash ? slash + 1 : d->path,
-                            d->md ? "text/markdown" : "text/plain",
-                            d->size,
-                            d->abs,
-                            d->cc,
-                            d->co,
-                            sha};
-    PGresult *r = db_admin_rows(conn, SQL_INSERT_DOCUMENT, 8, dvals, what, err, errlen);
-    if (!r) goto rollback;
-    snprintf(doc_id, 24, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (insert_chunks(conn, doc_id, coll_id, d->text, d->spans, d->n, !d->md, d->path, err,
-                      errlen) < 0 ||
-        db_admin_exec(conn, "COMMIT", 0, NULL, what, err, errlen) < 0)
-        goto rollback;
+    if (rc < 0) {
+        utf8_snprintf(err, sizeof err, "%s: %s", path, xerr);
+    } else {
+        d.text = t.text.data ? t.text.data : "";
+        d.pages = t.pages;
+        d.content_type = extract_type_mime(t.type);
+        d.paged = t.type != EXTRACT_MARKDOWN && t.type != EXTRACT_HTML;
+        o = store_text(r, &d, &t, err, sizeof err);
+    }
+    if (o == FAILED) fail_file(r, path, err, &t);
+    if (o == SKIPPED) r->skipped++;
+    if (o == INDEXED) r->indexed++;
+    ingest_text_free(&t);
     return 0;
-rollback:
-    db_admin_rollback(conn);
-    return -1;
 }
 
-/* Chunks d->text into d->spans (malloc'd, the caller frees) and fills the
- * row values; -1 with err when there is nothing to index. */
-static int prepare_document(ingest_doc_t *d, size_t file_len, const ragws_config_t *cfg,
-                            chunk_span_t **spans, char *err, size_t errlen)
+/* ---- the run ---- */
+
+static void summary(run_t *r, double secs, int interrupted)
 {
-    size_t n = chunk_text(d->text, d->tlen, cfg->chunk_chars, cfg->chunk_overlap, NULL, 0);
-    if (n == 0)
-        return db_admin_fail(err, errlen, "%s: no text to index (the file is empty or blank)",
-                             d->path);
-    *spans = calloc(n, sizeof **spans);
-    if (!*spans) return db_admin_fail(err, errlen, "%s: out of memory", d->path);
-    chunk_text(d->text, d->tlen, cfg->chunk_chars, cfg->chunk_overlap, *spans, n);
-    d->spans = *spans;
-    d->n = n;
-    d->md = is_markdown(d->path);
-    if (!realpath(d->path, d->abs)) snprintf(d->abs, sizeof d->abs, "%s", d->path);
-    snprintf(d->size, sizeof d->size, "%zu", file_len);
-    snprintf(d->cc, sizeof d->cc, "%u", cfg->chunk_chars);
-    snprintf(d->co, sizeof d->co, "%u", cfg->chunk_overlap);
-    return 0;
+    clear_line(r);
+    fprintf(stderr,
+            "ragws ingest: %d file%s%s: %d indexed, %d skipped, %d failed; %llu page%s, %llu "
+            "chunk%s in %.1f s\n",
+            r->n, r->n == 1 ? "" : "s", interrupted ? " (interrupted)" : "", r->indexed, r->skipped,
+            r->failed, r->pages, r->pages == 1 ? "" : "s", r->chunks, r->chunks == 1 ? "" : "s",
+            secs);
+    if (r->failed && r->n > 1)
+        fprintf(stderr, "ragws ingest: %d of %d files failed: %s\n", r->failed, r->n,
+                r->failed_names);
 }
 
-int db_ingest_file(PGconn *conn, const char *collection, const char *path,
-                   const ragws_config_t *cfg, FILE *out, char *err, size_t errlen)
+int db_ingest_files(PGconn *conn, const char *collection, char *const *files, int n_files,
+                    const ragws_config_t *cfg)
 {
     size_t clen = strlen(collection);
-    if (clen == 0 || clen > COLLECTION_MAX_BYTES || !utf8_valid(collection, clen, NULL))
-        return db_admin_fail(err, errlen, "bad collection name \"%s\" (1..%d bytes of UTF-8 text)",
-                             collection, COLLECTION_MAX_BYTES);
-    char *buf = NULL;
-    size_t len = 0;
-    if (read_file(path, &buf, &len, err, errlen) < 0) return -1;
-
-    ingest_doc_t d = {.collection = collection, .path = path};
-    chunk_span_t *spans = NULL;
-    char doc_id[24], replaced[64] = "";
-    int rc = -1;
-    if (text_of(path, buf, len, &d.text, &d.tlen, err, errlen) == 0 &&
-        prepare_document(&d, len, cfg, &spans, err, errlen) == 0)
-        rc = store_document(conn, &d, doc_id, replaced, sizeof replaced, err, errlen);
-    if (rc == 1 && out) {
-        fprintf(out, "unchanged %s in %s: already document %s, skipped\n", path, collection,
-                doc_id);
-        fflush(out);
-    } else if (rc == 0 && out) {
-        fprintf(out, "ingested %s into %s: document %s, %zu chunk%s%s%s%s\n", path, collection,
-                doc_id, d.n, d.n == 1 ? "" : "s", replaced[0] ? " (replaces document " : "",
-                replaced, replaced[0] ? ")" : "");
-        fflush(out);
+    if (clen == 0 || clen > COLLECTION_MAX_BYTES || !utf8_valid(collection, clen, NULL)) {
+        fprintf(stderr, "ragws ingest: bad collection name \"%s\" (1..%d bytes of UTF-8 text)\n",
+                collection, COLLECTION_MAX_BYTES);
+        return 1;
     }
-    free(spans);
-    free(buf);
-    return rc < 0 ? -1 : 0;
+    char err[512];
+    if (ingest_extract_init(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "ragws ingest: %s\n", err);
+        return 1;
+    }
+    run_t r = {.conn = conn, .collection = collection, .cfg = cfg, .tty = isatty(2), .n = n_files};
+    uint64_t t0 = loop_clock_ns();
+    int interrupted = 0;
+    for (int i = 0; i < n_files && !interrupted; i++) {
+        r.i = i + 1;
+        if (PQstatus(conn) != CONNECTION_OK) PQreset(conn);
+        interrupted = ingest_one(&r, files[i]);
+    }
+    summary(&r, (double)(loop_clock_ns() - t0) / 1e9, interrupted);
+    ingest_extract_shutdown();
+    if (interrupted) return 130;
+    return r.failed ? 1 : 0;
 }

@@ -2,7 +2,8 @@
  * the master the worker's entry point (worker_main). `ragws -c FILE
  * [-o section.key=value ...]` serves; subcommands (the table below):
  * check-config, publish, migrate, ingest, version (also -v, -V, --version;
- * -v is "verbose" for check-config only). */
+ * -v is "verbose" for check-config only); extract-html and extract-text
+ * are internal (the extractor's children, cli/extract_cmd.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "base/log.h"
 #include "base/version.h"
 #include "cli/db.h"
+#include "cli/extract_cmd.h"
 #include "cli/publish.h"
 #include "master/master.h"
 #include "worker/preflight.h"
@@ -31,8 +33,11 @@ static void usage(FILE *out)
             "       ragws publish document-status PROJECT_ID DOC_ID STATUS PROGRESS\n"
             "       ragws publish project-update PROJECT_ID TYPE DATA_JSON\n"
             "       ragws migrate [-c FILE] [-o ...]                   apply database migrations\n"
-            "       ragws ingest COLLECTION FILE... [-c FILE] [-o ...] index text/Markdown files\n"
+            "       ragws ingest COLLECTION FILE... [-c FILE] [-o ...] index PDF, image, HTML, "
+            "text files\n"
             "       ragws version | -v | -V | --version            print the version\n"
+            "       ragws extract-html FILE | extract-text FILE    internal: the text of a file, "
+            "as ingestion runs it\n"
             "Without -c, ./ragws.conf is used if present, else built-in defaults.\n");
 }
 
@@ -160,6 +165,8 @@ int main(int argc, char **argv)
         printf("ragws %s\n", RAGWS_VERSION);
         return 0;
     }
+    /* Extractor children read no configuration. */
+    if (cli_is_extract_command(cmd)) return cli_extract_command(a.n_args, a.args);
     if (!a.path && access("ragws.conf", R_OK) == 0) a.path = "ragws.conf";
 
     ragws_config_t *cfg = calloc(1, sizeof *cfg);

@@ -28,7 +28,8 @@ ALLOWED = {
     "worker/api": {"base", "io", "shm", "protocol", "worker/net", "worker/svc"},
     "worker": {"base", "io", "shm", "protocol", "worker/net", "worker/svc", "worker/api"},
     "master": {"base", "io", "shm", "protocol"},
-    "cli": {"base", "io", "shm", "protocol", "master", "worker"},
+    # cli/ may use everything; ragws ingest runs the extractors (worker/svc).
+    "cli": {"base", "io", "shm", "protocol", "master", "worker", "worker/svc"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 SQL = re.compile(r'"[^"]*\b(SELECT\s+\S|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)', re.I)
