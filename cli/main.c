@@ -15,6 +15,7 @@
 #include "cli/db.h"
 #include "cli/extract_cmd.h"
 #include "cli/publish.h"
+#include "cli/tasks.h"
 #include "master/master.h"
 #include "worker/preflight.h"
 #include "worker/worker.h"
@@ -35,6 +36,7 @@ static void usage(FILE *out)
             "       ragws migrate [-c FILE] [-o ...]                   apply database migrations\n"
             "       ragws ingest COLLECTION FILE... [-c FILE] [-o ...] index PDF, image, HTML, "
             "text files\n"
+            "       ragws tasks [--status S] [-c FILE] [-o ...]        list ingestion tasks\n"
             "       ragws version | -v | -V | --version            print the version\n"
             "       ragws extract-html FILE | extract-text FILE    internal: the text of a file, "
             "as ingestion runs it\n"
@@ -80,7 +82,7 @@ static int parse_args(int argc, char **argv, cli_args_t *a)
         } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
             usage(stdout);
             return 0;
-        } else if (s[0] == '-' && s[1]) {
+        } else if (s[0] == '-' && s[1] && strcmp(s, "--status") != 0) { /* ragws tasks --status */
             fprintf(stderr, "ragws: unknown option %s\n", s);
             usage(stderr);
             return 2;
@@ -117,6 +119,11 @@ static int cmd_db(ragws_config_t *cfg, const cli_args_t *a)
     return cli_db_command(a->args[0], cfg, a->argc, a->argv);
 }
 
+static int cmd_tasks(ragws_config_t *cfg, const cli_args_t *a)
+{
+    return cli_tasks(cfg, a->argc, a->argv);
+}
+
 /* Frees cfg on every path (master_run owns it from its start). */
 static int cmd_serve(ragws_config_t *cfg, const cli_args_t *a)
 {
@@ -145,6 +152,7 @@ static const struct subcommand {
     {"publish", 0, 0, cmd_publish},
     {"migrate", 0, 0, cmd_db},
     {"ingest", 0, 0, cmd_db},
+    {"tasks", 0, 0, cmd_tasks},
     {"serve", 1, 1, cmd_serve},
 };
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "master/listener.h"
+#include "master/dashboard.h"
 #include "master/monitor.h"
 #include "master/notify.h"
 #include "shm/region.h"
@@ -42,7 +43,7 @@ typedef struct master {
     uint64_t stop_deadline_ms;
     uint64_t backoff_ms;
     loop_watch_t sig_watch, wake_watch;
-    loop_timer_t respawn_timer, monitor_timer, watchdog_timer, stop_timer;
+    loop_timer_t respawn_timer, monitor_timer, dashboard_timer, watchdog_timer, stop_timer;
     uint64_t watchdog_ms;
     /* The listening sockets every generation inherits (master/listener.h);
      * prev holds the old ones while a reload moves to a new address. */
@@ -367,6 +368,12 @@ static void monitor_due(loop_t *loop, loop_timer_t *t)
     loop_timer_start(loop, t, M.cfg->monitor_interval_ms, monitor_due, NULL);
 }
 
+static void dashboard_due(loop_t *loop, loop_timer_t *t)
+{
+    if (!M.stopping) dashboard_tick(M.shm, M.cfg, loop_now_ms(loop));
+    loop_timer_start(loop, t, M.cfg->dashboard_metrics_interval_ms, dashboard_due, NULL);
+}
+
 static void watchdog_due(loop_t *loop, loop_timer_t *t)
 {
     notify_watchdog();
@@ -417,8 +424,13 @@ int master_run(ragws_config_t *cfg, char *const *overrides, int n_overrides, mas
     M.want_workers = config_worker_count(cfg);
     log_info("starting %d workers, listen %s:%u", M.want_workers, cfg->listen_host,
              cfg->listen_port);
+    /* The first figures before any worker: a dashboard never connects
+     * to an empty snapshot. */
+    dashboard_tick(M.shm, cfg, loop_now_ms(M.loop));
     fill_generation();
     loop_timer_start(M.loop, &M.monitor_timer, cfg->monitor_interval_ms, monitor_due, NULL);
+    loop_timer_start(M.loop, &M.dashboard_timer, cfg->dashboard_metrics_interval_ms,
+                     dashboard_due, NULL);
     M.watchdog_ms = notify_watchdog_period_ms();
     if (M.watchdog_ms)
         loop_timer_start(M.loop, &M.watchdog_timer, M.watchdog_ms, watchdog_due, NULL);

@@ -162,3 +162,38 @@ void shm_ingest_report(shm_region_t *shm, uint64_t now_ms, uint64_t queued, uint
     atomic_store(&g->cancelled, cancelled);
     atomic_store(&g->counts_ms, now_ms);
 }
+
+int shm_snapshot_set(shm_region_t *shm, int kind, const char *data, size_t len)
+{
+    if (kind < 0 || kind >= SHM_SNAP_KINDS || len >= SHM_SNAPSHOT_MAX) return -1;
+    shm_snapshot_t *s = &shm->snapshots[kind];
+    uint64_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, seq + 1, memory_order_relaxed); /* odd: being written */
+    atomic_thread_fence(memory_order_release);
+    memcpy(s->data, data, len);
+    atomic_store_explicit(&s->len, (uint32_t)len, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+    return 0;
+}
+
+int shm_snapshot_get(shm_region_t *shm, int kind, char *out, size_t cap)
+{
+    if (kind < 0 || kind >= SHM_SNAP_KINDS) return 0;
+    shm_snapshot_t *s = &shm->snapshots[kind];
+    /* The master rewrites it every dashboard.metrics_interval (>= 100 ms):
+     * a few retries always find a quiet moment. */
+    for (int tries = 0; tries < 1000; tries++) {
+        uint64_t before = atomic_load_explicit(&s->seq, memory_order_acquire);
+        if (before & 1) continue;
+        uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+        if (len >= SHM_SNAPSHOT_MAX) continue;
+        int fits = (size_t)len < cap;
+        if (fits) memcpy(out, s->data, len);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&s->seq, memory_order_relaxed) != before) continue;
+        if (!fits) return -1;
+        out[len] = 0;
+        return (int)len;
+    }
+    return 0;
+}

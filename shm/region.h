@@ -50,6 +50,19 @@ typedef struct shm_ingest {
     _Atomic uint64_t queued, active, completed, failed, cancelled;
 } shm_ingest_t;
 
+/* The latest encoded message of a kind the master publishes periodically
+ * (dashboard_update, metrics), for what a client gets on connect before the
+ * next one. One writer (the master), any number of readers: a seqlock, seq
+ * odd while the master writes; a reader that saw it change retries. */
+#define SHM_SNAPSHOT_MAX 2048
+enum shm_snapshot_kind { SHM_SNAP_DASHBOARD = 0, SHM_SNAP_METRICS, SHM_SNAP_KINDS };
+
+typedef struct shm_snapshot {
+    _Atomic uint64_t seq;
+    _Atomic uint32_t len; /* 0: none yet */
+    char data[SHM_SNAPSHOT_MAX];
+} shm_snapshot_t;
+
 typedef struct shm_region {
     uint64_t magic;
     size_t total_size;
@@ -58,6 +71,7 @@ typedef struct shm_region {
     _Atomic uint64_t publishes; /* records published, all processes */
     worker_stats_t retired;     /* counters of workers that have exited */
     shm_ingest_t ingest;
+    shm_snapshot_t snapshots[SHM_SNAP_KINDS];
     shm_slot_t slots[SHM_MAX_SLOTS];
 } shm_region_t;
 
@@ -110,5 +124,12 @@ void shm_ingest_release(shm_region_t *shm);
 /* The tasks table's counts by state, as one worker just read them. */
 void shm_ingest_report(shm_region_t *shm, uint64_t now_ms, uint64_t queued, uint64_t active,
                        uint64_t completed, uint64_t failed, uint64_t cancelled);
+
+/* The master stores the latest message of a kind (len < SHM_SNAPSHOT_MAX,
+ * else -1 and the previous one stays). */
+int shm_snapshot_set(shm_region_t *shm, int kind, const char *data, size_t len);
+/* A copy of it into out (NUL-terminated): its length, 0 when there is none
+ * yet (or a write kept tearing it), -1 when cap is too small. */
+int shm_snapshot_get(shm_region_t *shm, int kind, char *out, size_t cap);
 
 #endif

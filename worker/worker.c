@@ -15,6 +15,8 @@
 
 #include "base/log.h"
 #include "worker/svc/auth.h"
+#include "worker/svc/ingest.h"
+#include "worker/svc/ingest_ops.h"
 #include "io/pg.h"
 #include "worker/svc/llm.h"
 #include "worker/svc/rag.h"
@@ -118,7 +120,13 @@ static void ring_drain(void)
             handle_lap(&lap);
             continue;
         }
-        pubsub_deliver(e.channel, e.channel_len, e.payload, e.payload_len, e.publish_ns);
+        /* Workers among themselves (ingestion cancel and wake-up): never
+         * a client's channel. */
+        if (e.channel_len == sizeof INGEST_CH_CONTROL - 1 &&
+            memcmp(e.channel, INGEST_CH_CONTROL, e.channel_len) == 0)
+            ingest_on_control(e.payload, e.payload_len);
+        else
+            pubsub_deliver(e.channel, e.channel_len, e.payload, e.payload_len, e.publish_ns);
     }
     uint64_t last = ring_last_seq(r);
     stats_set(&wk->stats->ring_lag,
@@ -143,6 +151,7 @@ static void finish(void)
 {
     if (wk->stopping) return;
     wk->stopping = 1;
+    ingest_stop(); /* tasks still running: their leases lapse, another worker takes them */
     log_info("worker exiting (%u connections left)", net->n_conns);
     while (net->conns) conn_close(net->conns, "worker exit");
     loop_stop(wk->loop);
@@ -171,7 +180,8 @@ static void drain_step(uint64_t now)
 {
     if (!wk->draining) return;
     /* LLM streams too: an answer's follow-up questions are part of it. */
-    int idle = rag_jobs_running() == 0 && llm_active_streams() == 0;
+    int idle =
+        rag_jobs_running() == 0 && llm_active_streams() == 0 && ingest_local_running() == 0;
     if (wk->draining == 1 && (idle || now >= wk->drain_deadline_ms)) {
         set_draining(2);
         close_all_going_away();
@@ -385,6 +395,7 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
     int sfd = setup_signals();
     start_services(cfg, shm, listen_fd);
 
+    ingest_start();
     loop_set_before_sleep(wk->loop, before_sleep, NULL);
     loop_timer_start(wk->loop, &wk->sweep_timer, wk->sweep_every_ms, sweep, NULL);
 

@@ -5,7 +5,9 @@
  * back with json_loads), errors carry a code and a non-empty message, and
  * quoted client text is cut on a character boundary (jansson rejects a
  * string cut inside a character, so an invalid cut fails json_loads or the
- * encoder). The input also feeds the utf8 helpers directly. */
+ * encoder). The input also feeds the utf8 helpers directly, the
+ * ingestion event encoders (a text that is not UTF-8 gives NULL, any other
+ * gives valid JSON) and the worker-to-worker control parser. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "protocol/apiv1.h"
 #include "protocol/chat.h"
 #include "protocol/envelope.h"
+#include "protocol/ingest_events.h"
 #include "protocol/json_msg.h"
 #include "protocol/monitor.h"
 #include "protocol/publish.h"
@@ -225,6 +228,49 @@ static void fuzz_utf8(const char *d, size_t n)
     free(c);
 }
 
+/* Ingestion events quote file names, collections, stages and log lines
+ * as given: NULL exactly when the text is not UTF-8, else valid JSON. */
+static void check_event(char *s, int valid)
+{
+    if (!valid) {
+        if (s) abort();
+        return;
+    }
+    check_valid(s, 0);
+}
+
+static void fuzz_ingest(const char *d, size_t n)
+{
+    char op[16];
+    int64_t id = 0;
+    if (ingest_control_parse(d, n, op, sizeof op, &id) == 0) {
+        char *again = ingest_control(op, id);
+        if (!again) abort();
+        if (ingest_control_parse(again, strlen(again), op, sizeof op, &id) != 0) abort();
+        free(again);
+    }
+    char *c = malloc(n + 1);
+    if (!c) return;
+    memcpy(c, d, n);
+    c[n] = 0;
+    int ok = utf8_valid(c, strlen(c), NULL);
+    const char *ts = "2025-01-01T00:00:00.000Z";
+    check_event(ingest_upload_started("upload_0", c, (int64_t)n - 1, (double)n), ok);
+    check_event(ingest_upload_progress(c, "f", n, (int64_t)n * 2 - 1, 1.5), ok);
+    check_event(ingest_processing_progress("u", "f", "ocr", (double)n / 7, c), ok);
+    check_event(ingest_chunking_progress("u", c, n, n / 2), ok);
+    check_event(ingest_upload_complete("u", "f", (int64_t)n, 1, n, "failed", c), ok);
+    check_event(ingest_document_added(c, 1, c, n, ts), ok);
+    check_event(ingest_collection_stats(c, n, n, (double)n / 3, ts), ok);
+    check_event(ingest_task_log((int64_t)n, "info", c, ts), ok);
+    check_event(ingest_notification(ts, "warning", "threshold_exceeded", c, 0), ok);
+    ingest_task_view_t t = {.id = 1, .filename = c, .status = "queued", .created_at = (double)n};
+    check_event(ingest_task_update(&t), ok);
+    char ch[300];
+    if (ingest_channel(ch, sizeof ch, INGEST_CH_UPLOAD, c) >= 0 && strlen(ch) > 255) abort();
+    free(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *d = (const char *)data;
@@ -237,5 +283,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else
         fuzz_socketio(d, size);
     fuzz_utf8(d, size);
+    fuzz_ingest(d, size);
     return 0;
 }

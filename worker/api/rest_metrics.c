@@ -139,6 +139,7 @@ static const char *exported_name(const char *field)
     if (strcmp(field, "bytes_out") == 0) return "sent_bytes";
     if (strcmp(field, "queries") == 0) return NULL;       /* the histogram's _count */
     if (strcmp(field, "query_time_us") == 0) return NULL; /* the histogram's _sum */
+    if (strcmp(field, "ingest_task_ms") == 0) return NULL; /* in seconds, below */
     return field;
 }
 
@@ -198,6 +199,11 @@ char *metrics_render(shm_region_t *shm, size_t *len)
 #define EMIT(name, type, help) EMIT_##type(name, help)
     STATS_FIELDS(EMIT)
 #undef EMIT
+    sb_printf(&b,
+              "# HELP ragws_ingest_task_seconds_total Total run time of finished ingestion "
+              "tasks\n# TYPE ragws_ingest_task_seconds_total counter\n"
+              "ragws_ingest_task_seconds_total %.3f\n",
+              (double)stats_get(&t.ingest_task_ms) / 1000.0);
 
     histogram(&b, "ragws_query_duration_seconds",
               "Time to answer a question, from its arrival to the complete answer", t.query_buckets,

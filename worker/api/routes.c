@@ -9,10 +9,13 @@
 #include "worker/api/rest.h"
 #include "worker/api/rest_projects.h"
 #include "worker/api/rest_rag.h"
+#include "worker/api/rest_tasks.h"
 #include "worker/api/socketio.h"
 #include "worker/svc/auth.h"
 
 extern const endpoint_t ep_apiv1, ep_monitor, ep_publish, ep_query, ep_chat;
+extern const endpoint_t ep_upload, ep_collections, ep_dashboard, ep_metrics, ep_active_tasks,
+    ep_task;
 
 /* Engine.IO answers every method itself (its own CORS preflight too). */
 static int engineio_raw(conn_t *c, const http_request_t *req, const char *body, size_t body_len,
@@ -37,6 +40,15 @@ const route_t api_routes[] = {
     WS("/ws/publish", ep_publish, ROUTE_AUTH_ADMIN, "publish into channels (producers)"),
     WS("/ws/query", ep_query, ROUTE_AUTH_TOKEN, "multiplexed streaming RAG queries"),
     WS("/chat/ws", ep_chat, ROUTE_AUTH_TOKEN, "streaming chat"),
+    WS("/ws/upload", ep_upload, ROUTE_AUTH_TOKEN, "upload and processing progress (?upload_id=)"),
+    WS("/ws/collections", ep_collections, ROUTE_AUTH_TOKEN,
+       "documents added and deleted, collection stats (?collection=)"),
+    WS("/ws/dashboard", ep_dashboard, ROUTE_AUTH_TOKEN,
+       "ingestion dashboard: figures and notifications"),
+    WS("/ws/active-tasks", ep_active_tasks, ROUTE_AUTH_TOKEN,
+       "the unfinished ingestion tasks, then every change"),
+    WS("/ws/task/{task_id}", ep_task, ROUTE_AUTH_TOKEN, "one ingestion task: state and log"),
+    WS("/ws/metrics", ep_metrics, ROUTE_AUTH_TOKEN, "ingestion metrics every interval"),
     /* Socket.IO authenticates at CONNECT (its own auth); the requirement
      * says which auth.endpoints entries may name it. */
     {"/socket.io/", GET_HEAD | RM_POST | RM_OPTIONS, ROUTE_RAW, ROUTE_AUTH_TOKEN, NULL, NULL,
@@ -53,6 +65,11 @@ const route_t api_routes[] = {
          "one collection and its documents"),
     HTTP(RM_GET, "/api/conversations/{id}/messages", rest_get_messages, ROUTE_AUTH_TOKEN,
          "the messages of a stored conversation"),
+    HTTP(RM_GET, "/api/tasks", rest_list_tasks, ROUTE_AUTH_TOKEN, "ingestion tasks, newest first"),
+    HTTP(RM_GET, "/api/tasks/{id}", rest_get_task, ROUTE_AUTH_TOKEN, "one task and its log"),
+    HTTP(RM_POST, "/api/tasks/{id}/cancel", rest_cancel_task, ROUTE_AUTH_TOKEN, "cancel a task"),
+    HTTP(RM_DELETE, "/api/documents/{id}", rest_delete_document, ROUTE_AUTH_TOKEN,
+         "delete a document and its chunks"),
     HTTP(RM_POST, "/api/broadcast", rest_broadcast, ROUTE_AUTH_ADMIN, "publish into a channel"),
     HTTP(RM_POST, "/api/projects/{id}/broadcast", rest_project_broadcast, ROUTE_AUTH_ADMIN,
          "emit an event into a project's Socket.IO room"),

@@ -39,7 +39,8 @@ typedef struct endpoint {
     int own_auth;                   /* authenticates inside its protocol (Socket.IO CONNECT) */
     int binary_refused_in_protocol; /* answers binary in its own protocol, no 1003 */
     const char *channel;            /* subscribed on open, NULL for none */
-    /* open_arg: what the caller of ws_upgrade passed (NULL from the router). */
+    /* open_arg: from the router, a const ws_route_open_t * (the request's
+     * path parameters and query); else what the caller of ws_upgrade passed. */
     void (*on_open)(conn_t *c, void *open_arg);
     /* A complete, UTF-8 valid, rate-limited text message. */
     void (*on_text)(conn_t *c, const char *msg, size_t len);
@@ -88,6 +89,16 @@ typedef struct route_params {
     const char *owner;
     char sub[ROUTE_SUB_MAX];
 } route_params_t;
+
+/* What the router hands a WebSocket route's on_open: the path parameters
+ * and the query of the request, copied (switching to WebSocket frees the
+ * request). req holds the request line only (target, path, query; no
+ * headers), enough for route_param and http_query_param. Valid during
+ * on_open only. */
+typedef struct ws_route_open {
+    route_params_t params;
+    http_request_t req;
+} ws_route_open_t;
 
 typedef void (*route_http_fn)(conn_t *c, const http_request_t *req, const route_params_t *params,
                               const char *body, size_t body_len);

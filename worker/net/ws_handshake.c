@@ -217,5 +217,34 @@ void ws_upgrade_route(conn_t *c, const http_request_t *req, const route_t *r, co
         auth_release(&a);
         return;
     }
-    accept_ws(c, key, r->ws, &a, rest, rest_len, NULL);
+    /* on_open may read the path parameters and the query (/ws/task/{id},
+     * ?upload_id=): copied, since switching to WebSocket frees c->in. */
+    char *target = malloc(req->target_len + 1);
+    if (!target) {
+        auth_release(&a);
+        conn_close(c, "out of memory");
+        return;
+    }
+    memcpy(target, req->target, req->target_len);
+    target[req->target_len] = 0;
+    ws_route_open_t *o = calloc(1, sizeof *o);
+    if (!o) {
+        free(target);
+        auth_release(&a);
+        conn_close(c, "out of memory");
+        return;
+    }
+    o->req.method = "GET";
+    o->req.method_len = 3;
+    o->req.minor_version = 1;
+    o->req.target = target;
+    o->req.target_len = req->target_len;
+    o->req.path = target + (req->path - req->target);
+    o->req.path_len = req->path_len;
+    o->req.query = req->query ? target + (req->query - req->target) : NULL;
+    o->req.query_len = req->query_len;
+    route_pattern_match(r->pattern, o->req.path, o->req.path_len, 0, &o->params);
+    accept_ws(c, key, r->ws, &a, rest, rest_len, o);
+    free(o);
+    free(target);
 }

@@ -41,7 +41,9 @@ static const char SQL_REACTION[] =
     " WHERE m.id = $1::bigint AND m.role = 'assistant'"
     " RETURNING id";
 
-/* One row per matching chunk; one row of NULLs when the collection exists
+/* One row per matching chunk of an indexed document (a document still
+ * being ingested, or whose ingestion failed, is never cited); one row of
+ * NULLs when the collection exists
  * but nothing matches; no row when the collection does not exist.
  * ts_rank_cd normalisation 32 maps the rank into 0..1 (rank / (rank + 1)). */
 static const char SQL_RETRIEVE[] =
@@ -55,7 +57,7 @@ static const char SQL_RETRIEVE[] =
     "   c.content"
     "  FROM chunks c JOIN documents d ON d.id = c.document_id,"
     "   websearch_to_tsquery('english', $2) q"
-    "  WHERE c.collection_id = col.id AND c.tsv @@ q"
+    "  WHERE c.collection_id = col.id AND c.tsv @@ q AND d.status = 'indexed'"
     "  ORDER BY score DESC, c.id LIMIT $3::int) r ON true";
 
 /* JSON for listings is built by PostgreSQL itself (json_agg), so the rows
