@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "cli/db_admin.h"
 
 /* documents.content_hash comes with sql/005; older schemas keep the hash
@@ -48,9 +49,9 @@ static const char SQL_DROP_OLD[] =
 static const char SQL_INSERT_DOCUMENT_H[] =
     DOC_COLUMNS ", content_hash)" DOC_VALUES ", $8) RETURNING id";
 static const char SQL_INSERT_DOCUMENT[] = DOC_COLUMNS ")" DOC_VALUES ") RETURNING id";
-static const char SQL_INSERT_CHUNK[] =
-    "INSERT INTO chunks (document_id, collection_id, ordinal, page, content)"
-    " VALUES ($1::bigint, $2::bigint, $3::int, $4::int, $5)";
+static const char SQL_COPY_CHUNKS[] =
+    "COPY chunks (document_id, collection_id, ordinal, page, content) FROM STDIN";
+#define COPY_FLUSH (256 * 1024)
 
 /* 1 when documents.content_hash exists (asked once per connection). */
 static int has_hash_column(PGconn *c)
@@ -89,41 +90,63 @@ int ingest_store_find(PGconn *c, const ingest_doc_t *d, char *doc_id, char *err,
     return same;
 }
 
-/* Stores the chunks; the caller has begun the transaction. */
+/* One chunk as a COPY text-format row (content escaped; a NUL byte, which
+ * text cannot hold, is dropped). */
+static int copy_row(buf_t *row, const ingest_doc_t *d, const char *doc_id, const char *coll_id,
+                    size_t i, unsigned long page)
+{
+    char pg[24];
+    num(pg, sizeof pg, page);
+    if (buf_printf(row, "%s\t%s\t%zu\t%s\t", doc_id, coll_id, i, d->paged ? pg : "\\N") < 0)
+        return -1;
+    const char *t = d->text + d->spans[i].start;
+    for (size_t k = 0; k < d->spans[i].len; k++) {
+        char ch = t[k];
+        const char *esc = ch == '\\'   ? "\\\\"
+                          : ch == '\n' ? "\\n"
+                          : ch == '\r' ? "\\r"
+                          : ch == '\t' ? "\\t"
+                          : ch == '\f' ? "\\f"
+                                       : NULL;
+        int rc = esc ? buf_append_str(row, esc) : ch ? buf_append_char(row, ch) : 0;
+        if (rc < 0) return -1;
+    }
+    return buf_append_char(row, '\n');
+}
+
+/* Stores the chunks with one COPY; the caller has begun the transaction. */
 static int insert_chunks(PGconn *c, const ingest_doc_t *d, const char *doc_id, const char *coll_id,
                          const char *what, char *err, size_t errlen)
 {
-    PGresult *r = PQprepare(c, "", SQL_INSERT_CHUNK, 5, NULL); /* once, run per chunk */
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    PGresult *r = PQexec(c, SQL_COPY_CHUNKS);
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
         db_admin_fail_pg(err, errlen, what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
         PQclear(r);
         return -1;
     }
     PQclear(r);
-    size_t longest = 0;
-    for (size_t i = 0; i < d->n; i++)
-        if (d->spans[i].len > longest) longest = d->spans[i].len;
-    char *content = malloc(longest + 1);
-    if (!content) return db_admin_fail(err, errlen, "%s: out of memory", d->path);
+    buf_t row = BUF_INIT(0); /* a chunk escaped at most doubles; sent every COPY_FLUSH bytes */
     unsigned long page = 1;
     size_t scanned = 0; /* form feeds counted up to here */
     int rc = 0;
     for (size_t i = 0; i < d->n && rc == 0; i++) {
         for (; scanned < d->spans[i].start; scanned++)
             if (d->text[scanned] == '\f') page++;
-        char ord[24], pg[24];
-        num(ord, sizeof ord, i);
-        num(pg, sizeof pg, page);
-        memcpy(content, d->text + d->spans[i].start, d->spans[i].len);
-        content[d->spans[i].len] = '\0';
-        const char *vals[5] = {doc_id, coll_id, ord, d->paged ? pg : NULL, content};
-        r = PQexecPrepared(c, "", 5, vals, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            rc = db_admin_fail_pg(err, errlen, what,
-                                  r ? PQresultErrorMessage(r) : PQerrorMessage(c));
-        PQclear(r);
+        if (copy_row(&row, d, doc_id, coll_id, i, page) < 0) rc = -1;
+        if (rc == 0 && (row.len >= COPY_FLUSH || i + 1 == d->n)) {
+            if (PQputCopyData(c, row.data, (int)row.len) != 1) rc = -1;
+            buf_reset(&row);
+        }
     }
-    free(content);
+    buf_free(&row);
+    if (PQputCopyEnd(c, rc == 0 ? NULL : "out of memory") != 1) rc = -1;
+    r = PQgetResult(c);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        db_admin_fail_pg(err, errlen, what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+        rc = -1;
+    }
+    PQclear(r);
+    while ((r = PQgetResult(c))) PQclear(r);
     return rc;
 }
 

@@ -124,10 +124,22 @@ static int parse_content_length(const char *p, size_t len, uint64_t *out)
     return 0;
 }
 
+/* Transfer-Encoding fields: chunked alone is accepted (RFC 9112 6.1); any
+ * other coding is not implemented, chunked twice or not last is refused. */
+static int transfer_coding(const http_header_t *h, int *te)
+{
+    if (h->value_len == 0) return HTTP_ERR_BAD;
+    if (*te) return HTTP_ERR_BAD; /* one field: a second is how parsers disagree */
+    *te = 1;
+    if (h->value_len == 7 && ieq(h->value, 7, "chunked", 7)) return 1;
+    return http_value_has_token(h->value, h->value_len, "chunked") ? HTTP_ERR_BAD
+                                                                    : HTTP_ERR_NOT_IMPL;
+}
+
 /* Framing and routing checks that need the whole field section. */
 static int check_fields(http_request_t *req)
 {
-    int hosts = 0, te = 0, conn_close = 0, conn_ka = 0;
+    int hosts = 0, te = 0, te_rc = 0, conn_close = 0, conn_ka = 0;
 
     for (size_t i = 0; i < req->n_headers; i++) {
         const http_header_t *h = &req->headers[i];
@@ -139,7 +151,9 @@ static int check_fields(http_request_t *req)
             req->content_length = v;
             req->has_content_length = 1;
         } else if (name_is(h, "transfer-encoding")) {
-            te = 1;
+            int rc = transfer_coding(h, &te);
+            if (rc == HTTP_ERR_BAD) return rc;
+            te_rc = rc;
         } else if (name_is(h, "host")) {
             hosts++;
         } else if (name_is(h, "connection")) {
@@ -148,7 +162,9 @@ static int check_fields(http_request_t *req)
         }
     }
     /* TE + CL is the classic smuggling vector (RFC 9112 6.3): refuse outright. */
-    if (te) return req->has_content_length ? HTTP_ERR_BAD : HTTP_ERR_NOT_IMPL;
+    if (te && (req->has_content_length || req->minor_version == 0)) return HTTP_ERR_BAD;
+    if (te_rc < 0) return te_rc;
+    req->chunked = te_rc == 1;
     /* RFC 9112 3.2: exactly one Host in 1.1, never more than one. */
     if (hosts > 1 || (hosts == 0 && req->minor_version == 1)) return HTTP_ERR_BAD;
     req->keep_alive = !conn_close && (req->minor_version == 1 || conn_ka);
@@ -167,6 +183,7 @@ int http_parse_request(const char *buf, size_t len, size_t max_head, http_reques
     req->head_len = 0;
     req->content_length = 0;
     req->has_content_length = 0;
+    req->chunked = 0;
     req->keep_alive = 0;
 
     if (len == 0) /* also keeps buf == NULL away from pointer arithmetic */

@@ -2,9 +2,12 @@
  *
  * Zero-copy: every field points into the caller's buffer. Only the request
  * line and header fields are parsed; the body is framed by the caller with
- * content_length. Anything ambiguous (obs-fold, bare CR, whitespace before
- * the colon, conflicting Content-Length, Content-Length together with
- * Transfer-Encoding) is an error, never guessed. Fuzzed by
+ * content_length, or, when `chunked` is set, by the chunked coding
+ * (protocol/http_chunked.h). Anything ambiguous (obs-fold, bare CR,
+ * whitespace before the colon, conflicting Content-Length, Content-Length
+ * together with Transfer-Encoding, Transfer-Encoding in HTTP/1.0, chunked
+ * twice) is an error, never guessed; a coding other than chunked alone is
+ * HTTP_ERR_NOT_IMPL (501). Fuzzed by
  * tests/fuzz/fuzz_http_parser.c. */
 #ifndef RAGWS_WORKER_HTTP_PARSER_H
 #define RAGWS_WORKER_HTTP_PARSER_H
@@ -19,7 +22,7 @@ enum {
     HTTP_ERR_BAD = -1,       /* 400 */
     HTTP_ERR_TOO_LARGE = -2, /* 431: head over max_header_bytes */
     HTTP_ERR_VERSION = -3,   /* 505: not HTTP/1.0 or HTTP/1.1 */
-    HTTP_ERR_NOT_IMPL = -4,  /* 501: Transfer-Encoding (chunked bodies not accepted) */
+    HTTP_ERR_NOT_IMPL = -4,  /* 501: a Transfer-Encoding other than chunked */
     HTTP_ERR_TOO_MANY = -5,  /* 431: more than HTTP_MAX_HEADERS fields */
 };
 
@@ -45,6 +48,7 @@ typedef struct http_request {
     size_t head_len;         /* bytes of request line + fields + final CRLF */
     uint64_t content_length; /* 0 when absent */
     int has_content_length;
+    int chunked;    /* Transfer-Encoding: chunked (then no Content-Length) */
     int keep_alive; /* per version default and Connection header */
 } http_request_t;
 

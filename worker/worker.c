@@ -219,7 +219,7 @@ static void hand_over_http(void)
     uint32_t n = 0;
     for (conn_t *c = net->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state != CONN_HTTP || (c->flags & CF_HTTP_PENDING) || c->out.len) continue;
+        if (c->state != CONN_HTTP || (c->flags & CF_HTTP_PENDING) || c->body || c->out.len) continue;
         int slot = newer_ready_slot();
         if (slot < 0) break;
         if (handoff_send(c, slot) == 0) n++;

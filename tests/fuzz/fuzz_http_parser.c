@@ -82,7 +82,9 @@ static void check_request(const http_request_t *req, int rc, size_t size, size_t
         http_value_has_token(h->value, h->value_len, "upgrade");
     }
     REQUIRE(!req->minor_version || http_find_header(req, "host") != NULL);
-    REQUIRE(http_find_header(req, "transfer-encoding") == NULL);
+    /* chunked is the only coding accepted, and never beside Content-Length */
+    REQUIRE(req->chunked == (http_find_header(req, "transfer-encoding") != NULL));
+    REQUIRE(!req->chunked || (!req->has_content_length && req->minor_version == 1));
 
     check_query(req, "a");
     check_query(req, "token");

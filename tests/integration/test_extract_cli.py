@@ -36,8 +36,10 @@ async def ingest(ctx, ci, collection, *files, extra=(), timeout_s=120):
 
 
 def chunks_of(pg, db, filename):
-    """[(page or None, content)] of the document named filename, in order."""
-    rows = pg.psql("SELECT coalesce(c.page::text, ''), c.content FROM chunks c JOIN documents d"
+    """[(page or None, content)] of the document named filename, in order
+    (a tab in the content reads as "⇥": psql separates columns with tabs)."""
+    rows = pg.psql("SELECT coalesce(c.page::text, ''), replace(c.content, E'\\t', '⇥')"
+                   " FROM chunks c JOIN documents d"
                    " ON d.id = c.document_id WHERE d.filename = "
                    f"'{filename.replace(chr(39), chr(39) * 2)}' ORDER BY c.ordinal", db)
     return [(int(p) if p else None, text) for p, text in rows]
@@ -160,7 +162,8 @@ async def test_html_without_scripts_and_styles(ctx):
 async def test_mixed_batch_failure_then_second_run_skips(ctx):
     pg, db, ci = await migrated_db()
     notes = ctx.tmp / "notes_français.txt"
-    notes.write_text("Les élèves étudient la photosynthèse.\n\fLa deuxième page parle de "
+    notes.write_text("Les élèves étudient la photosynthèse. Chemin C:\\Users\\élève\tcolonne.\n"
+                     "\fLa deuxième page parle de "
                      "l'été à Québec.\r\n", encoding="utf-8")
     md = ctx.tmp / "lisez-moi.md"
     md.write_text("# Titre\n\nDu texte en *Markdown* avec des accents : àéîõü.\n")
@@ -181,6 +184,7 @@ async def test_mixed_batch_failure_then_second_run_skips(ctx):
     # Text: pages at the form feed, CRLF gone; Markdown: no pages.
     t = chunks_of(pg, db, "notes_français.txt")
     assert [p for p, _ in t] == [1, 2] and "photosynthèse" in t[0][1], t
+    assert "Chemin C:\\Users\\élève⇥colonne." in t[0][1], t  # COPY escapes
     assert t[1][1] == "La deuxième page parle de l'été à Québec.", t
     assert document(pg, db, "notes_français.txt")[0] == "text/plain"
     assert document(pg, db, "lisez-moi.md")[0] == "text/markdown"

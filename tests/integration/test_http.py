@@ -354,11 +354,24 @@ async def test_http_versions_and_transfer_encoding(ctx):
     st, h, body = await exchange(s, b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")
     assert st == 200 and json.loads(body) == {"status": "ok"}, (st, body)
     assert (h.get("connection") or "").lower() == "close", h
-    # chunked bodies are refused, not guessed
+    # codings other than chunked are refused, not guessed
     st, h, body = await exchange(s, b"POST /api/broadcast HTTP/1.1\r\nHost: x\r\n"
-                                    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+                                    b"Transfer-Encoding: gzip\r\n\r\n0\r\n\r\n")
     assert st == 501, (st, body)
     error_body(body)
+    # a chunked body reaches a REST handler de-chunked
+    msg = json.dumps({"channel": "global", "message": {"n": "é"}}).encode()
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(msg[i:i + 7]), msg[i:i + 7])
+                      for i in range(0, len(msg), 7))
+    st, h, body = await exchange(s, b"POST /api/broadcast HTTP/1.1\r\nHost: x\r\n"
+                                    b"Content-Type: application/json\r\n"
+                                    b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+    assert st == 202, (st, body)
+    # broken chunked framing: 400, and the connection closes
+    st, h, body = await exchange(s, b"POST /api/broadcast HTTP/1.1\r\nHost: x\r\n"
+                                    b"Content-Type: application/json\r\n"
+                                    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+    assert st == 400 and (h.get("connection") or "").lower() == "close", (st, h, body)
     st, h, body = await exchange(s, b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n")
     assert st == 505, (st, body)
     # garbage

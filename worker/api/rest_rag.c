@@ -222,6 +222,12 @@ static int seg_param(conn_t *c, const route_params_t *params, const char *name, 
     return 0;
 }
 
+int rest_segment_param(conn_t *c, const route_params_t *params, const char *name, char seg[129],
+                       const char *what)
+{
+    return seg_param(c, params, name, seg, what);
+}
+
 void rest_post_query(conn_t *c, const http_request_t *req, const route_params_t *params,
                      const char *body, size_t len)
 {

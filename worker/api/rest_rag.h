@@ -22,4 +22,10 @@ void rest_get_collection(conn_t *c, const http_request_t *req, const route_param
 void rest_get_messages(conn_t *c, const http_request_t *req, const route_params_t *params,
                        const char *body, size_t len);
 
+/* The route parameter `name` copied into seg when it is a valid path
+ * segment (the check GET /api/collections/{name} applies): 1; else it
+ * answered 400 VALIDATION_ERROR with `what` and returns 0. */
+int rest_segment_param(conn_t *c, const route_params_t *params, const char *name, char seg[129],
+                       const char *what);
+
 #endif

@@ -10,6 +10,7 @@
 #include "worker/api/rest_projects.h"
 #include "worker/api/rest_rag.h"
 #include "worker/api/rest_tasks.h"
+#include "worker/api/rest_upload.h"
 #include "worker/api/socketio.h"
 #include "worker/svc/auth.h"
 
@@ -63,6 +64,8 @@ const route_t api_routes[] = {
          "list the document collections"),
     HTTP(RM_GET, "/api/collections/{name}", rest_get_collection, ROUTE_AUTH_TOKEN,
          "one collection and its documents"),
+    {"/api/collections/{name}/documents", RM_POST, ROUTE_STREAM, ROUTE_AUTH_TOKEN, NULL,
+     rest_upload, NULL, "upload documents (raw or multipart, streamed to disk)"},
     HTTP(RM_GET, "/api/conversations/{id}/messages", rest_get_messages, ROUTE_AUTH_TOKEN,
          "the messages of a stored conversation"),
     HTTP(RM_GET, "/api/tasks", rest_list_tasks, ROUTE_AUTH_TOKEN, "ingestion tasks, newest first"),

@@ -17,6 +17,7 @@
 struct endpoint;
 struct channel;
 struct http_request;
+struct http_body;
 
 enum conn_state {
     CONN_HTTP = 0,
@@ -41,6 +42,7 @@ enum conn_flag {
     CF_HTTP_PENDING = 1 << 9,  /* a REST answer is being computed (ep_data: http_pending_t) */
     CF_HTTP_RESUME = 1 << 12,  /* an async answer ended: parse waiting input (http_resume) */
     CF_TRUSTED_PROXY = 1 << 13, /* peer is in server.trusted_proxies */
+    CF_CONTINUE_SENT = 1 << 14, /* "100 Continue" answered the current request's Expect */
 };
 
 #define CONN_MAX_SUBS 2
@@ -82,6 +84,9 @@ typedef struct conn {
      * wider fields would grow every connection by 16 bytes. */
     char *in;
     uint32_t in_len, in_cap;
+    /* HTTP: the body being received (chunked, or streamed to a handler),
+     * NULL otherwise (worker/net/http.c). */
+    struct http_body *body;
 
     outq_t out;
 

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "protocol/gateway.h"
+#include "worker/net/http_body.h"
 #include "worker/net/net.h"
 #include "worker/net/route.h"
 #include "worker/net/ws.h"
@@ -122,6 +123,7 @@ void http_resume(conn_t *c)
 
 void http_abort_async(conn_t *c)
 {
+    body_drop(c, "connection closed");
     if (!(c->flags & CF_HTTP_PENDING)) return;
     http_pending_t *p = c->ep_data;
     c->flags &= (uint16_t)~CF_HTTP_PENDING;
@@ -157,6 +159,7 @@ void http_respond(conn_t *c, int status, const char *content_type, const char *b
     b->len = (uint32_t)((size_t)n + blen);
     if (blen) memcpy(b->data + n, body, blen);
     if (!keep) c->flags |= CF_CLOSE_AFTER_FLUSH;
+    if (c->body) c->body->answered = 1;
     stats_add(&net->stats->http_requests, 1);
     conn_queue(c, b);
 }
@@ -273,9 +276,8 @@ static int dispatch(conn_t *c, const http_request_t *req, size_t total)
     return 1;
 }
 
-/* One complete request (head + body) at c->in. Returns bytes consumed, or
- * -1 when the connection changed state (upgraded or closed). */
-static long handle_request(conn_t *c, const http_request_t *req, size_t total)
+/* The connection flags a new request sets. */
+static void request_flags(conn_t *c, const http_request_t *req)
 {
     c->flags |= CF_HAD_REQUEST;
     if (http_method_is(req, "HEAD"))
@@ -286,10 +288,121 @@ static long handle_request(conn_t *c, const http_request_t *req, size_t total)
         c->flags |= CF_KEEPALIVE;
     else
         c->flags &= (uint16_t)~CF_KEEPALIVE;
+}
+
+/* One complete request (head + body) at c->in. Returns bytes consumed, or
+ * -1 when the connection changed state (upgraded or closed). */
+static long handle_request(conn_t *c, const http_request_t *req, size_t total)
+{
+    request_flags(c, req);
+    c->flags &= (uint16_t)~CF_CONTINUE_SENT;
     set_origin(c, req);
     int r = dispatch(c, req, total);
     c->origin_len = 0; /* it named a place in the request */
     return r < 0 || c->state == CONN_CLOSED ? -1 : (long)total;
+}
+
+/* Expect: 100-continue (RFC 9110 10.1.1): the client waits for it before
+ * sending a body (curl does for large uploads). Once per request. */
+static void send_continue(conn_t *c, const http_request_t *req)
+{
+    const http_header_t *e = http_find_header(req, "Expect");
+    if (!e || req->minor_version == 0 || (c->flags & CF_CONTINUE_SENT)) return;
+    if (!http_value_has_token(e->value, e->value_len, "100-continue")) return;
+    c->flags |= CF_CONTINUE_SENT;
+    conn_queue_copy(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+}
+
+/* The head of a ROUTE_STREAM request: auth hook, then the handler takes
+ * the body or answers. -1 when the connection is gone. */
+static int stream_begin(conn_t *c, const http_request_t *req, const route_match_t *m,
+                        route_params_t *params)
+{
+    set_origin(c, req);
+    params->owner = NULL;
+    params->sub[0] = 0;
+    if (!net->hooks.http_gate || net->hooks.http_gate(c, req, ROUTE_FOUND, m, params))
+        m->route->http(c, req, params, NULL, 0);
+    c->origin_len = 0;
+    if (c->state != CONN_HTTP) return -1;
+    if (!c->body) return body_close(c, "handler dropped the body");
+    if (c->body->ops) {
+        send_continue(c, req);
+        return 0;
+    }
+    if (!c->body->answered)
+        http_respond_error(c, 500, "INTERNAL_ERROR", "the handler took no body and gave no answer");
+    body_discard(c);
+    return 0;
+}
+
+/* The body ended: the streaming handler's end, or the buffered request
+ * handled as if it had come with a Content-Length. Bytes consumed or -1. */
+static long body_finish(conn_t *c, http_request_t *req, size_t total)
+{
+    http_body_t *b = c->body;
+    c->body = NULL;
+    req->content_length = b->kept;
+    if (!b->ops) {
+        free(b);
+        return handle_request(c, req, total);
+    }
+    request_flags(c, req);
+    c->flags &= (uint16_t)~CF_CONTINUE_SENT;
+    set_origin(c, req);
+    b->ops->end(c, req, b->ud);
+    c->origin_len = 0;
+    free(b);
+    return c->state == CONN_CLOSED ? -1 : (long)total;
+}
+
+/* A new request's head: streamed, chunked and buffered bodies get a body
+ * state; others are complete once Content-Length bytes are here. Returns
+ * bytes consumed, 0 to wait (or go on with the body), -1 to stop. */
+static long start_request(conn_t *c, http_request_t *req)
+{
+    const ragws_config_t *cfg = net->cfg;
+    route_params_t params;
+    route_match_t m;
+    int rc = route_match(net->routes, net->n_routes, req->method, req->method_len, req->path,
+                         req->path_len, &params, &m);
+    int stream = rc == ROUTE_FOUND && m.route->kind == ROUTE_STREAM;
+    if (stream || req->chunked) {
+        request_flags(c, req);
+        if (!body_new(c, req)) {
+            conn_close(c, "out of memory");
+            return -1;
+        }
+        if (stream) return stream_begin(c, req, &m, &params) < 0 ? -1 : 0;
+        send_continue(c, req);
+        return 0;
+    }
+    if (req->content_length > cfg->max_body_bytes) {
+        c->flags &= (uint16_t)~CF_KEEPALIVE;
+        http_respond_error(c, 413, "PAYLOAD_TOO_LARGE", "request body over limits.max_body_bytes");
+        return -1;
+    }
+    size_t total = req->head_len + (size_t)req->content_length;
+    if (c->in_len < total) {
+        if (in_reserve(c, total - c->in_len, total) < 0) conn_close(c, "out of memory");
+        send_continue(c, req);
+        return -1; /* wait for the rest of the body */
+    }
+    return handle_request(c, req, total);
+}
+
+static void parse_error(conn_t *c, int rc)
+{
+    int status = rc == HTTP_ERR_TOO_LARGE || rc == HTTP_ERR_TOO_MANY ? 431
+                 : rc == HTTP_ERR_VERSION                            ? 505
+                 : rc == HTTP_ERR_NOT_IMPL                           ? 501
+                                                                     : 400;
+    c->flags &= (uint16_t)~CF_KEEPALIVE;
+    http_respond_error(c, status, "BAD_REQUEST",
+                       status == 431   ? "request head too large"
+                       : status == 505 ? "HTTP version not supported"
+                       : status == 501 ? "only the chunked Transfer-Encoding is supported"
+                                       : "malformed HTTP request");
 }
 
 static void parse_input(conn_t *c)
@@ -301,38 +414,27 @@ static void parse_input(conn_t *c)
         int rc = http_parse_request(c->in, c->in_len, cfg->max_header_bytes, &req);
         if (rc == HTTP_INCOMPLETE) return;
         if (rc < 0) {
-            int status = rc == HTTP_ERR_TOO_LARGE || rc == HTTP_ERR_TOO_MANY ? 431
-                         : rc == HTTP_ERR_VERSION                            ? 505
-                         : rc == HTTP_ERR_NOT_IMPL                           ? 501
-                                                                             : 400;
-            c->flags &= (uint16_t)~CF_KEEPALIVE;
-            http_respond_error(c, status, "BAD_REQUEST",
-                               status == 431   ? "request head too large"
-                               : status == 505 ? "HTTP version not supported"
-                               : status == 501
-                                   ? "Transfer-Encoding is not supported; send Content-Length"
-                                   : "malformed HTTP request");
+            parse_error(c, rc);
             return;
         }
-        if (req.content_length > cfg->max_body_bytes) {
-            c->flags &= (uint16_t)~CF_KEEPALIVE;
-            http_respond_error(c, 413, "PAYLOAD_TOO_LARGE",
-                               "request body over limits.max_body_bytes");
-            return;
+        long used;
+        if (c->body) {
+            size_t total = 0;
+            int st = body_step(c, &total);
+            if (st <= 0) return;
+            used = body_finish(c, &req, total);
+        } else {
+            used = start_request(c, &req);
+            if (used == 0) continue; /* a body state: go on with its bytes */
         }
-        size_t total = (size_t)rc + (size_t)req.content_length;
-        if (c->in_len < total) {
-            if (in_reserve(c, total - c->in_len, total) < 0) conn_close(c, "out of memory");
-            return; /* wait for the rest of the body */
-        }
-        long used = handle_request(c, &req, total);
         if (used < 0) return;
         memmove(c->in, c->in + used, c->in_len - (size_t)used);
         c->in_len -= (uint32_t)used;
         /* Keep-alive idle timeout starts again after each request. */
         c->deadline_ms = loop_now_ms(net->loop) + cfg->handshake_timeout_ms;
     }
-    if (c->state == CONN_HTTP && c->in_len == 0 && !(c->flags & CF_HTTP_PENDING)) in_discard(c);
+    if (c->state == CONN_HTTP && c->in_len == 0 && !(c->flags & CF_HTTP_PENDING) && !c->body)
+        in_discard(c);
 }
 
 void http_on_readable(conn_t *c)
@@ -348,7 +450,8 @@ void http_on_readable(conn_t *c)
             parse_input(c);
             if (c->state != CONN_HTTP || c->in_len >= max) return;
         }
-        if (in_reserve(c, 4096, max) < 0) {
+        /* a streamed body is read in larger bites */
+        if (in_reserve(c, c->body ? 65536 : 4096, max) < 0) {
             conn_close(c, "out of memory");
             return;
         }

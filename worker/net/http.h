@@ -1,5 +1,7 @@
 /* HTTP/1.1 on a client connection: reading request heads and bodies (with
- * the configured limits), keep-alive and pipelining, looking the request
+ * the configured limits; Content-Length or chunked; buffered for REST
+ * handlers, streamed for ROUTE_STREAM ones), Expect: 100-continue,
+ * keep-alive and pipelining, looking the request
  * up in the route table (net->routes, worker/net/route.h) and running the
  * auth hook before the route's handler, a WebSocket upgrade or a raw
  * handler, and writing responses (with the CORS header of the request
@@ -50,6 +52,28 @@ void http_end_async(conn_t *c);
 void http_resume(conn_t *c);
 /* Called by conn_close. */
 void http_abort_async(conn_t *c);
+
+/* Streamed request bodies (ROUTE_STREAM). The route's handler, called
+ * with the head, calls http_body_stream to receive the body (de-chunked)
+ * as it arrives instead of answering; http.c then answers an
+ * Expect: 100-continue. The body is never held whole: each span is valid
+ * only during the data call.
+ *   data   a span; 0 to go on, -1 when the handler answered early (413 ...)
+ *          and dropped ud: the rest of the body is read and thrown away
+ *          (bounded), and the connection closes after the answer.
+ *   end    the whole body arrived: answer now or asynchronously
+ *          (http_begin_async with this req); ud is the handler's again.
+ *   abort  the body will not complete (client gone, idle timeout, bad
+ *          chunked framing, which http.c answers with 400): drop ud. c
+ *          may be closing: never answer from here.
+ * Any answer sent before the body ended carries Connection: close. */
+typedef struct http_body_ops {
+    int (*data)(conn_t *c, void *ud, const char *p, size_t n);
+    void (*end)(conn_t *c, const http_request_t *req, void *ud);
+    void (*abort)(conn_t *c, void *ud, const char *why);
+} http_body_ops_t;
+
+void http_body_stream(conn_t *c, const http_body_ops_t *ops, void *ud);
 
 /* Admin check: the admin token as "Authorization: Bearer" or ?token=, or,
  * when no token file is configured, a loopback client

@@ -54,7 +54,8 @@ int route_match(const route_t *t, size_t n, const char *method, size_t mlen, con
         const route_t *r = &t[k];
         route_params_t tmp;
         if (!route_pattern_match(r->pattern, path, len, 0, &tmp)) continue;
-        if (r->kind != ROUTE_HTTP || (r->methods & bit)) {
+        /* REST routes (buffered or streamed) take their methods only */
+        if ((r->kind != ROUTE_HTTP && r->kind != ROUTE_STREAM) || (r->methods & bit)) {
             m->route = r;
             if (params) {
                 params->n = tmp.n;

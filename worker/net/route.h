@@ -63,6 +63,10 @@ enum route_kind {
     ROUTE_HTTP = 0, /* a REST handler */
     ROUTE_WS,       /* a WebSocket endpoint (426 without Upgrade) */
     ROUTE_RAW,      /* takes the path over: every method and upgrade (Engine.IO) */
+    /* A REST handler for large bodies: `http` is called with the head only
+     * (body NULL, after the auth hook), and either answers or takes the
+     * body as it arrives with http_body_stream (worker/net/http.h). */
+    ROUTE_STREAM,
 };
 
 /* Who may call the route. ROUTE_AUTH_TOKEN: a JWT when auth.mode = jwt and

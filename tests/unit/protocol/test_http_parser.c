@@ -225,8 +225,22 @@ static void test_too_large(void)
 
 static void test_framing(void)
 {
-    CHECK_EQ_INT(PARSE("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    CHECK(PARSE("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n") > 0);
+    CHECK(req.chunked && !req.has_content_length);
+    CHECK(PARSE("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n") > 0);
+    CHECK(req.chunked);
+    CHECK(PARSE("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n") > 0);
+    CHECK(!req.chunked);
+    CHECK_EQ_INT(PARSE("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
                  HTTP_ERR_NOT_IMPL);
+    CHECK_EQ_INT(PARSE("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+                 HTTP_ERR_BAD);
+    CHECK_EQ_INT(PARSE("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"),
+                 HTTP_ERR_BAD);
+    CHECK_EQ_INT(PARSE("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n"),
+                 HTTP_ERR_BAD);
+    CHECK_EQ_INT(PARSE("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), HTTP_ERR_BAD);
     CHECK_EQ_INT(PARSE("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
                        "Content-Length: 3\r\n\r\n"),
                  HTTP_ERR_BAD);

@@ -166,6 +166,7 @@ static void test_api_table(void)
         CHECK(r->kind != ROUTE_WS || r->ws);
         CHECK(r->kind != ROUTE_HTTP || (r->http && r->methods));
         CHECK(r->kind != ROUTE_RAW || r->raw);
+        CHECK(r->kind != ROUTE_STREAM || (r->http && r->methods));
     }
     static const char *const paths[] = {"/api/v1/ws",
                                         "/ws/monitor",
@@ -199,6 +200,15 @@ static void test_api_table(void)
     CHECK_EQ_INT(route_match(api_routes, api_n_routes, "GET", 3, "/metrics", 8, NULL, &m),
                  ROUTE_FOUND);
     CHECK_EQ_INT(m.route->auth, ROUTE_AUTH_NONE);
+    /* The upload route streams its body and takes POST only. */
+    static const char up[] = "/api/collections/docs/documents";
+    CHECK_EQ_INT(route_match(api_routes, api_n_routes, "POST", 4, up, sizeof up - 1, NULL, &m),
+                 ROUTE_FOUND);
+    CHECK_EQ_INT(m.route->kind, ROUTE_STREAM);
+    CHECK_EQ_INT(m.route->auth, ROUTE_AUTH_TOKEN);
+    CHECK_EQ_INT(route_match(api_routes, api_n_routes, "GET", 3, up, sizeof up - 1, NULL, &m),
+                 ROUTE_WRONG_METHOD);
+    CHECK_EQ_INT(m.allow, RM_POST);
 }
 
 int main(void)
