@@ -478,9 +478,17 @@ async def test_every_format_every_endpoint(ctx):
         "SELECT count(*) FROM chunks ch JOIN collections c ON c.id = ch.collection_id"
         f" WHERE c.name = {sql_literal(coll)}"))[0][0])
     stats = await w_coll.wait(lambda m: m["type"] == "collection_stats" and
-                              m["data"]["total_documents"] == len(docs), 10, "final stats")
-    assert stats["data"]["total_chunks"] == total_chunks, (stats, total_chunks)
+                              m["data"]["total_documents"] == len(docs) and
+                              m["data"]["total_chunks"] == total_chunks, 10, "final stats")
     assert stats["data"]["storage_size_mb"] >= 0 and ISO.match(stats["data"]["last_updated"]), stats
+    # each collection_stats counts the documents added so far (on this
+    # connection, in order), not the ones still being extracted
+    added = 0
+    for m in w_coll.all():
+        if m["type"] == "document_added":
+            added += 1
+        elif m["type"] == "collection_stats":
+            assert m["data"]["total_documents"] == added, (added, m)
 
     # /api/v1/ws: indexing_progress of every document, up to 1.0
     for uid, tid, name in all_ups:
@@ -511,7 +519,7 @@ async def test_every_format_every_endpoint(ctx):
         assert last["chunks"] == done[uid]["chunks_created"], last
         assert last["error"] is None and last["attempts"] >= 1, last
         for k in ("created_at", "started_at", "finished_at"):
-            assert ISO.match(last[k]), (k, last)
+            assert isinstance(last[k], str) and ISO.match(last[k]), (k, last)
         progs = [t["progress"] for t in seen]
         assert progs == sorted(progs), progs
     pdf_task = [m["task"] for m in w_active.all(lambda m: m["type"] == "task_update" and
@@ -701,10 +709,10 @@ async def test_bad_uploads_answer_400(ctx):
         (doc_path(coll), b"x", "multipart/form-data"),
         # raw body without a name
         (doc_path(coll), b"hello", "text/plain"),
-        # a name that is a path
-        (doc_path(coll, "../../etc/passwd"), b"hello", "text/plain"),
-        # an empty body
-        (doc_path(coll, "vide.txt"), b"", "text/plain"),
+        # names that are no file name: "..", a control character, only a directory
+        (doc_path(coll, ".."), b"hello", "text/plain"),
+        (doc_path(coll, "bad\x01name.txt"), b"hello", "text/plain"),
+        (doc_path(coll, "dossier/"), b"hello", "text/plain"),
     ]
     for path, body, ctype in cases:
         status, r = await post(s, path, body, {"Content-Type": ctype,
@@ -712,6 +720,23 @@ async def test_bad_uploads_answer_400(ctx):
         error_of(status, r, 400, "VALIDATION_ERROR")
     assert not upload_dir_files(s.upload_dir)
     assert await documents_in(coll) == []
+    # an empty file is accepted, and its task fails with a clear error
+    w = await Watch.open(ctx, s, "/ws/upload")
+    status, r = await post(s, doc_path(coll, "vide é.txt"), b"", {"Content-Type": "text/plain",
+                                                                  "Content-Length": "0"})
+    assert status == 202, (status, r)
+    done = (await w.wait(complete_of(r["upload_id"]), 20, "upload_complete"))["data"]
+    assert done["status"] == "failed" and "no text" in done["error"], done
+    # a path is cut to its last component (as browsers send C:\fakepath\x):
+    # never a directory of the client on the server
+    for name in ("../../etc/passwd é.txt", "C:\\Users\\moi\\relevé.txt"):
+        body = f"contenu de {name}".encode()
+        status, r = await post(s, doc_path(coll, name), body,
+                               {"Content-Type": "text/plain", "Content-Length": str(len(body))})
+        assert status == 202, (status, r)
+        assert r["filename"] == name.replace("\\", "/").rsplit("/", 1)[-1], r
+        await w.wait(complete_of(r["upload_id"]), 20, "upload_complete")
+    assert sorted(f for _, f in await documents_in(coll)) == ["passwd é.txt", "relevé.txt"]
 
 
 # ---------------------------------------------------------------------------
