@@ -74,10 +74,11 @@ describe('ingestion events in Socket.IO project rooms', () => {
       const added = await s.rec.waitFor('project_update', (d) => d && d.type === 'document_added',
         { from: from[k], timeout: 60000 });
       // seed 002 / SPEC S4.4: project_update {type, data}
-      assert.ok(added.data.data, `project_update has data: ${JSON.stringify(added.data)}`);
-      const docId = added.data.data.document_id;
+      const upd = added.data.data;
+      assert.ok(upd, `project_update has data: ${JSON.stringify(added.data)}`);
+      const docId = upd.document_id;
       assert.ok(Number.isInteger(docId) && docId > 0, JSON.stringify(added.data));
-      assert.equal(added.data.data.filename, name);
+      assert.equal(upd.filename, name);
       const done = await s.rec.waitFor('document_status', (d) => statusOf(docId)(d) && d.status === 'completed',
         { from: from[k], timeout: 30000 });
       assert.equal(done.data.progress, 100, JSON.stringify(done.data));
@@ -116,6 +117,7 @@ describe('ingestion events in Socket.IO project rooms', () => {
     for (const [k, s] of members.entries()) {
       const gone = await s.rec.waitFor('project_update', (d) => d && d.type === 'document_deleted',
         { from: from[k], timeout: 10000 });
+      assert.ok(gone.data.data, `project_update has data: ${JSON.stringify(gone.data)}`);
       assert.equal(gone.data.data.document_id, docId, JSON.stringify(gone.data));
     }
     assert.equal(up.uploads.length, 1);
