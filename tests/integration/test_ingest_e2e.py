@@ -933,3 +933,32 @@ async def test_progress_is_rate_limited(ctx):
     per_sec = len(up) / span
     assert per_sec <= 1 / interval + 1, per_sec
     check_upload_stream(w, uid, "cadence.txt", len(data), interval)
+
+
+@timeout(90)
+async def test_indexing_progress_is_rate_limited(ctx):
+    """indexing_progress on /api/v1/ws (and document_status) follows the
+    same per-upload rate limit as the /ws/upload events: a large text makes
+    many chunk batches, yet only a few messages per second go out."""
+    interval = 0.25
+    s = await ingest_server(ctx, **{"ingest.progress_interval": "250ms"})
+    coll = new_collection()
+    w = await Watch.open(ctx, s, "/ws/upload")
+    api = await Watch.open(ctx, s, "/api/v1/ws")
+    words = ("réunion budget équipe été rapport données serveur passerelle client requête "
+             "réponse document page collection index recherche texte fichier tâche").split()
+    import random
+    rnd = random.Random(marker())
+    data = "".join(" ".join(rnd.choice(words) for _ in range(14)) + ".\n"
+                   for _ in range(60000)).encode()  # ~6 MB, ~5,000 chunks
+    r = await upload_raw(s, coll, "gros rapport.txt", data, "text/plain")
+    await w.wait(complete_of(r["upload_id"]), 80, "upload_complete")
+    ip = api.timed(lambda m: m.get("type") == "indexing_progress" and
+                   m["filename"] == "gros rapport.txt")
+    assert ip, "no indexing_progress"
+    span = ip[-1][0] - ip[0][0]
+    # three kinds of progress (extraction, chunking, indexing) feed it
+    allowed = 3 * (span / interval) + 8
+    assert len(ip) <= allowed, (len(ip), f"over {span:.2f}s", allowed)
+    assert ip[-1][1]["progress"] == 1.0, ip[-1]
+    check_rate(w.timed(of_upload(r["upload_id"])), interval)
