@@ -42,10 +42,33 @@ struct child {
     int line_cut; /* the current line was cut: skip to its end */
     uint32_t lines, dropped;
     char error[64];
+    child_t *prev, *next; /* the live list */
 };
 
-/* Spawned and not reaped yet, for child_live(). */
+/* Spawned and not reaped yet: counted for child_live(), and listed so that
+ * a killed child a process leaves behind at exit is still reachable
+ * memory, not a leak (its zombie then goes to init). */
 static size_t live;
+static child_t *live_list;
+
+static void live_add(child_t *c)
+{
+    c->next = live_list;
+    if (live_list) live_list->prev = c;
+    live_list = c;
+    live++;
+}
+
+static void live_remove(child_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        live_list = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    live--;
+}
 
 static int fail(char *err, size_t errlen, const char *what, int e)
 {
@@ -219,7 +242,7 @@ static void on_pid(loop_t *loop, loop_watch_t *w, uint32_t events)
     r.error = c->error[0] ? c->error : NULL;
     r.elapsed_ms = (loop_clock_ns() - c->start_ns) / 1000000u;
     r.stdout_bytes = c->out_bytes;
-    live--;
+    live_remove(c);
     int report = !c->cancelled;
     c->cancelled = 1; /* from here on the handle is gone */
     if (report) c->cb.on_exit(c->cb.ud, &r);
@@ -330,7 +353,7 @@ child_t *child_spawn(loop_t *loop, const child_opts_t *o, const child_callbacks_
         goto fail_fds;
     }
     if (c->timeout_ms) loop_timer_start(loop, &c->timer, c->timeout_ms, on_timeout, c);
-    live++;
+    live_add(c);
     return c;
 fail_fds:
     close_watch(c, &c->w_out, &c->fd_out);

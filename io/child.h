@@ -75,9 +75,10 @@ child_t *child_spawn(loop_t *loop, const child_opts_t *o, const child_callbacks_
 void child_kill(child_t *c);
 pid_t child_pid(const child_t *c);
 
-/* Children of this process not reaped yet (killed ones included): a
- * program about to exit turns its loop until this is 0 so nothing is left
- * behind (a zombie, or a handle the leak checker would report). */
+/* Children of this process not reaped yet (killed ones included). A
+ * program about to exit may turn its loop until this is 0; if it does not,
+ * a killed child's handle stays reachable (no leak report) and its zombie
+ * goes to init when the process ends. */
 size_t child_live(void);
 
 /* "exit status 2", "killed by signal 9 (Killed)" of r, into buf. */

@@ -206,8 +206,9 @@ json_t *ingest_sio_document_status(int64_t document_id, const char *filename, co
 
 json_t *ingest_sio_project_update(const char *type, int64_t document_id, const char *filename)
 {
-    return json_pack("{s:s, s:o, s:s}", "type", type, "document_id", id_or_null(document_id),
-                     "filename", filename);
+    /* seed 002: {type, data: {document_id, filename}} */
+    return json_pack("{s:s, s:{s:o, s:s}}", "type", type, "data", "document_id",
+                     id_or_null(document_id), "filename", filename);
 }
 
 /* ---- tasks ---- */

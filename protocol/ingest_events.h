@@ -87,7 +87,8 @@ char *ingest_indexing_progress(int64_t document_id, const char *filename, const 
  * "progress":0..100, "filename"}; new reference. */
 json_t *ingest_sio_document_status(int64_t document_id, const char *filename, const char *status,
                                    double progress_percent);
-/* project_update data: {"type":"document_added|document_deleted","document_id","filename"}. */
+/* project_update data (seed 002): {"type":"document_added|document_deleted",
+ * "data":{"document_id","filename"}}. */
 json_t *ingest_sio_project_update(const char *type, int64_t document_id, const char *filename);
 
 /* ---- tasks (S4.2, seed 000) ---- */

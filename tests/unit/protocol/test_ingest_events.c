@@ -247,10 +247,11 @@ static void test_sio(void)
     json_decref(d);
     CHECK(ingest_sio_document_status(1, T_BAD, "failed", 0) == NULL);
     d = ingest_sio_project_update("document_added", 9, FNAME);
-    CHECK_EQ_INT(jsize(d, NULL), 3);
+    CHECK_EQ_INT(jsize(d, NULL), 2);
     CHECK_EQ_STR(jstr(d, "type"), "document_added");
-    CHECK_EQ_INT(jint(d, "document_id"), 9);
-    CHECK_EQ_STR(jstr(d, "filename"), FNAME);
+    json_t *inner = json_object_get(d, "data");
+    CHECK_EQ_INT(jint(inner, "document_id"), 9);
+    CHECK_EQ_STR(jstr(inner, "filename"), FNAME);
     json_decref(d);
     CHECK(ingest_sio_project_update("document_deleted", 9, T_BAD) == NULL);
 }
