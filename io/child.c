@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
+#define CHILD_NICE       10 /* added to the worker's nice value */
 #define READ_CHUNK       (16 * 1024)
 #define READS_PER_EVENT  8 /* then back to the loop; level-triggered, so it comes back */
 #define DRAIN_MAX        (4u * 1024 * 1024) /* read after exit; a pipe holds far less */
@@ -276,6 +276,10 @@ static void exec_child(const char *const *argv, int out_w, int err_w, int errpip
     for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
     int null = open("/dev/null", O_RDONLY);
+    /* Extractors are batch work: below the worker, so serving keeps the CPU
+     * (best effort; a failure here is no reason not to run). */
+    errno = 0;
+    if (nice(CHILD_NICE) == -1 && errno) errno = 0;
     if (setpgid(0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent ||
         null < 0 || dup2(null, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 ||
         syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) < 0)

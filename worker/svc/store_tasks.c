@@ -157,8 +157,9 @@ static const char SQL_COLLECTION_STATS[] =
     "SELECT (SELECT count(*) FROM d),"
     " (SELECT count(*) FROM chunks c WHERE c.document_id IN (SELECT id FROM d)),"
     " round((SELECT coalesce(sum(size_bytes), 0) FROM d) / 1048576.0, 3),"
-    " " ISO_UTC("greatest(col.created_at, (SELECT max(created_at) FROM d))")
-    " FROM collections col WHERE col.name = $1";
+    " " ISO_UTC(
+        "greatest(col.created_at, (SELECT max(created_at) FROM d))") " FROM collections col WHERE "
+                                                                     "col.name = $1";
 
 /* ---- rows ---- */
 
