@@ -325,6 +325,26 @@ static json_t *security_schemes(void)
                      "the token of auth.admin_token_file");
 }
 
+/* The outbound webhooks (webhook.url): what a receiver gets. */
+static json_t *webhooks(void)
+{
+    static const char *const EVENTS[][2] = {
+        {"critical_objection", "a strong objection was detected in a conversation"},
+        {"task_completed", "an ingestion task completed"},
+        {"task_failed", "an ingestion task failed"},
+    };
+    json_t *w = json_object();
+    for (size_t i = 0; w && i < sizeof EVENTS / sizeof EVENTS[0]; i++)
+        json_object_set_new(
+            w, EVENTS[i][0],
+            json_pack("{s:{s:s, s:s, s:[s], s:{s:b, s:{s:{s:o}}}, s:{s:{s:s}}}}", "post",
+                      "operationId", EVENTS[i][0], "summary", EVENTS[i][1], "tags", "webhooks",
+                      "requestBody", "required", 1, "content", "application/json", "schema",
+                      ref("WebhookEvent"), "responses", "2XX", "description",
+                      "delivered (anything else is retried with backoff, then dead)"));
+    return w;
+}
+
 static json_t *tag_list(json_t *tags)
 {
     json_t *a = json_array();
@@ -347,11 +367,12 @@ char *openapi_document(const openapi_route_t *routes, size_t n, const char *vers
     }
     for (size_t i = 0; i < n; i++)
         if (add_route(&g, paths, &routes[i]) != 0) goto done;
+    json_object_set_new(g.tags, "webhooks", json_true());
     json_t *doc =
-        json_pack("{s:s, s:{s:s, s:s, s:s}, s:o, s:O, s:{s:O, s:o}}", "openapi", "3.1.0", "info",
-                  "title", "ragws", "version", version ? version : "0", "description", DESCRIPTION,
-                  "tags", tag_list(g.tags), "paths", paths, "components", "schemas", g.schemas,
-                  "securitySchemes", security_schemes());
+        json_pack("{s:s, s:{s:s, s:s, s:s}, s:o, s:O, s:o, s:{s:O, s:o}}", "openapi", "3.1.0",
+                  "info", "title", "ragws", "version", version ? version : "0", "description",
+                  DESCRIPTION, "tags", tag_list(g.tags), "paths", paths, "webhooks", webhooks(),
+                  "components", "schemas", g.schemas, "securitySchemes", security_schemes());
     out = json_msg_dump_free(doc);
     if (!out) fail(&g, "out of memory");
 done:

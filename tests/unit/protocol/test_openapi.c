@@ -78,6 +78,9 @@ static void test_document_shape(void)
     CHECK_EQ_STR(json_string_value(json_object_get(op(doc, "/health", "head"), "operationId")),
                  "healthHead");
     CHECK_EQ_STR(ref_of(op(doc, "/health", "get"), "200"), "#/components/schemas/Health");
+    /* the outbound webhooks, as 3.1 describes them */
+    json_t *wh = json_object_get(json_object_get(doc, "webhooks"), "critical_objection");
+    CHECK(json_object_get(wh, "post") != NULL);
     /* public GET: 405 only added, no 401, no 413 */
     CHECK(has_status(op(doc, "/health", "get"), "405"));
     CHECK(!has_status(op(doc, "/health", "get"), "401"));
