@@ -11,6 +11,7 @@
 #include "worker/api/rest_rag.h"
 #include "worker/api/rest_tasks.h"
 #include "worker/api/rest_upload.h"
+#include "worker/api/rest_webhooks.h"
 #include "worker/api/socketio.h"
 #include "worker/svc/auth.h"
 
@@ -80,6 +81,8 @@ const route_t api_routes[] = {
          "emit project_update into a project's room"),
     HTTP(RM_POST, "/api/projects/{id}/documents/{doc}/status", rest_document_status,
          ROUTE_AUTH_ADMIN, "emit document_status into a project's room"),
+    HTTP(RM_GET, "/api/webhooks/deliveries", rest_webhook_deliveries, ROUTE_AUTH_ADMIN,
+         "outbound webhook deliveries (?status=pending|delivered|dead)"),
 };
 const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];
 
