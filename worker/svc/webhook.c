@@ -38,6 +38,7 @@ typedef struct delivery {
 
 static struct {
     int started, stopping;
+    int own_curl; /* io/curl started here (the builtin LLM backend does not use it) */
     char owner[128];
     unsigned char key[KEY_MAX];
     size_t klen;
@@ -347,6 +348,10 @@ int webhook_start(void)
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = 0;
     snprintf(wh.owner, sizeof wh.owner, "%s:%d:%d", host, (int)getpid(), svc->slot_idx);
+    if (!curl_io_active()) {
+        if (curl_io_init(svc->loop, NULL) != 0) return -1;
+        wh.own_curl = 1;
+    }
     srandom((unsigned)getpid() ^ (unsigned)time(NULL));
     wh.started = 1;
     wh.stopping = 0;
@@ -366,6 +371,8 @@ void webhook_stop(void)
     }
     if (wh.n) log_info("webhook: %u deliveries left to another worker (leases lapse)", wh.n);
     while (wh.list) delivery_free(wh.list);
+    if (wh.own_curl) curl_io_shutdown();
+    wh.own_curl = 0;
 }
 
 /* ---- listing ---- */

@@ -29,10 +29,11 @@
 int webhook_check_config(const ragws_config_t *cfg, char *err, size_t errlen);
 
 /* Loads the secret and, when webhook.endpoints lists any, starts this
- * worker's sender (after io/curl is up: llm_init). 0, or -1 (logged). */
+ * worker's sender (after llm_init: io/curl is started here when the LLM
+ * backend did not). 0, or -1 (logged). */
 int webhook_start(void);
 /* Stops claiming and drops the transfers in flight (their leases lapse
- * and another worker sends them). Before curl_io_shutdown. */
+ * and another worker sends them). Before llm_shutdown. */
 void webhook_stop(void);
 /* Deliveries this worker is sending now (a drain waits for them). */
 unsigned webhook_inflight(void);
