@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Checks the operations files: k6 scripts (type-checked against @types/k6),
-# the systemd unit (systemd-analyze verify + offline security score), and
-# the websocat examples, the Grafana dashboard and the Prometheus alert
-# rules (scripts/check-grafana.py, promtool). One line per check, "ok - name" or
+# the systemd unit (systemd-analyze verify + offline security score), the
+# websocat examples, the Grafana dashboard and the Prometheus alert rules
+# (scripts/check-grafana.py, promtool). One line per check, "ok - name" or
 # "not ok - name" followed by "#"-prefixed detail; last line
 # "N passed, N failed"; exit status 1 if any check failed.
 #
 # Needs what scripts/deps.sh installs (systemd, node/npm, prometheus for
-# promtool); the only network
-# access is `npm ci` in scripts/k6/.typecheck when its node_modules is
-# missing or older than its package-lock.json.
+# promtool); the only network access is `npm ci` in scripts/k6/.typecheck
+# when its node_modules is missing or older than its package-lock.json.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
