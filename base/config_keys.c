@@ -107,6 +107,20 @@ const struct key_def CONFIG_KEYS[] = {
     {"rag", "chunk_overlap", K_UINT, "200", OFF(chunk_overlap), 0, 50000,
      .desc = "ingestion: characters shared by consecutive chunks"},
 
+    {"conversation", "ping_interval", K_DURATION, "30s", OFF(conv_ping_interval_ms), 100,
+     DAY_MS, .desc = "/ws/conversation: the server sends {\"type\":\"ping\"} this often"},
+    {"conversation", "pong_timeout", K_DURATION, "10s", OFF(conv_pong_timeout_ms), 100, DAY_MS,
+     .desc = "/ws/conversation: closed (1008) when no {\"type\":\"pong\"} comes this long "
+             "after a ping"},
+    {"conversation", "history_max", K_UINT, "200", OFF(conv_history_max), 1, 100000,
+     .desc = "latest inputs of a session the analysis and the REST summaries read"},
+    {"conversation", "batch_max", K_UINT, "500", OFF(conv_batch_max), 1, 100000,
+     .desc = "messages one POST /api/analyze-batch may carry"},
+    {"conversation", "max_pending", K_UINT, "16", OFF(conv_max_pending), 1, 1024,
+     .desc = "inputs waiting for analysis on one /ws/conversation connection"},
+    {"conversation", "default_session", K_STRING, "default", OFF(conv_default_session),
+     .desc = "session of the REST twins called without ?session_id="},
+
     {"ingest", "upload_dir", K_PATH, "var/uploads", OFF(upload_dir),
      .desc = "where uploaded files are written as they arrive (kept until their task ends)"},
     {"ingest", "max_parallel", K_UINT, "2", OFF(ingest_max_parallel), 1, 256,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "worker/api/rest.h"
+#include "worker/api/rest_conversation.h"
 #include "worker/api/rest_projects.h"
 #include "worker/api/rest_rag.h"
 #include "worker/api/rest_tasks.h"
@@ -14,7 +15,7 @@
 #include "worker/api/socketio.h"
 #include "worker/svc/auth.h"
 
-extern const endpoint_t ep_apiv1, ep_monitor, ep_publish, ep_query, ep_chat;
+extern const endpoint_t ep_apiv1, ep_monitor, ep_publish, ep_query, ep_chat, ep_conversation;
 extern const endpoint_t ep_upload, ep_collections, ep_dashboard, ep_metrics, ep_active_tasks,
     ep_task;
 
@@ -50,6 +51,8 @@ const route_t api_routes[] = {
        "the unfinished ingestion tasks, then every change"),
     WS("/ws/task/{task_id}", ep_task, ROUTE_AUTH_TOKEN, "one ingestion task: state and log"),
     WS("/ws/metrics", ep_metrics, ROUTE_AUTH_TOKEN, "ingestion metrics every interval"),
+    WS("/ws/conversation", ep_conversation, ROUTE_AUTH_TOKEN,
+       "live conversation assistant: inputs in, suggestions out (?session_id=, ?stream=1)"),
     /* Socket.IO authenticates at CONNECT (its own auth); the requirement
      * says which auth.endpoints entries may name it. */
     {"/socket.io/", GET_HEAD | RM_POST | RM_OPTIONS, ROUTE_RAW, ROUTE_AUTH_TOKEN, NULL, NULL,
@@ -73,6 +76,22 @@ const route_t api_routes[] = {
     HTTP(RM_POST, "/api/tasks/{id}/cancel", rest_cancel_task, ROUTE_AUTH_TOKEN, "cancel a task"),
     HTTP(RM_DELETE, "/api/documents/{id}", rest_delete_document, ROUTE_AUTH_TOKEN,
          "delete a document and its chunks"),
+    HTTP(RM_POST, "/api/process", rest_conv_process, ROUTE_AUTH_TOKEN,
+         "analyse one conversation input, one suggestion (?session_id=)"),
+    HTTP(RM_POST, "/api/webhook/transcription", rest_conv_transcription, ROUTE_AUTH_TOKEN,
+         "a transcribed input of session ?session_id= -> {session_id, suggestion}"),
+    HTTP(RM_GET, "/api/conversation/context", rest_conv_context, ROUTE_AUTH_TOKEN,
+         "a session's transcript and figures (?session_id=)"),
+    HTTP(RM_GET, "/api/conversation/summary", rest_conv_summary, ROUTE_AUTH_TOKEN,
+         "a session's figures and last speaker, emotion, sentiment (?session_id=)"),
+    HTTP(RM_POST, "/api/conversation/clear", rest_conv_clear, ROUTE_AUTH_TOKEN,
+         "forget a session's memory (?session_id=)"),
+    HTTP(RM_POST, "/api/analyze-batch", rest_conv_batch, ROUTE_AUTH_TOKEN,
+         "analyse a whole conversation at once (nothing stored)"),
+    HTTP(RM_GET, "/ws/status", rest_conv_status, ROUTE_AUTH_TOKEN,
+         "state of a conversation session (?session_id=)"),
+    HTTP(RM_POST, "/ws/clear", rest_conv_clear, ROUTE_AUTH_TOKEN,
+         "forget a session's memory (?session_id=)"),
     HTTP(RM_POST, "/api/broadcast", rest_broadcast, ROUTE_AUTH_ADMIN, "publish into a channel"),
     HTTP(RM_POST, "/api/projects/{id}/broadcast", rest_project_broadcast, ROUTE_AUTH_ADMIN,
          "emit an event into a project's Socket.IO room"),
