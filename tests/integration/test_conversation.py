@@ -13,7 +13,7 @@ import uuid
 from urllib.parse import quote
 
 from harness import expect_closed, recv_json, timeout
-from ragkit import FakeLLM, make_jwt, psql_json, unique
+from ragkit import FakeLLM, make_jwt, own_cluster, psql_json, unique
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 SUGGESTION_KEYS = {"questions", "signals_detected", "recommended_direction"}
@@ -182,7 +182,19 @@ async def test_resume_after_reconnect_and_restart_then_clear(ctx):
     rows = await session_rows(sid)
     assert len([r for r in rows if "speaker" in r["metadata"]]) == 4  # rows kept for operators
 
-    # an unknown session id is created under that id
+    # an unknown session id is created under that id; operators read it by id
+    new = f"appel-{uuid.uuid4().hex[:8]}"
+    ws = await ctx.ws(s, f"/ws/conversation?session_id={new}")
+    assert await recv_json(ws) == {"type": "session_init", "session_id": new}
+    [sg] = await play(ws, [("client", "Pouvez-vous faire vite ?", "neutral", "neutral")])
+    assert "urgency" in sg["signals_detected"], sg
+    st, _, body = await s.http("GET", f"/api/conversations/{new}/messages")
+    assert st == 200, body
+    stored = json.loads(body)
+    assert stored["kind"] == "conversation" and stored["external_id"] == new, stored
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant"], stored
+    assert stored["messages"][1]["content"] == sg["recommended_direction"]
+
     name = unique("call-é")  # not a valid id: refused
     bad = await ctx.ws(s, f"/ws/conversation?session_id={quote(name)}")
     m = await recv_json(bad)
@@ -399,3 +411,29 @@ async def test_llm_json_mode_and_fallback_to_rules(ctx):
         assert "competitor mention" in json.loads(body)["signals_detected"], body
         log = await fake.log()
         assert log[-1]["body"]["format"] == "json", log[-1]["body"]
+
+
+@timeout(120)
+async def test_storage_unavailable_keeps_the_connection(ctx):
+    from test_pg_outage import pg_ctl_stop
+    pg = await own_cluster(ctx)
+    s = await ctx.server({"postgres.conninfo": pg.conninfo, "postgres.reconnect_max": "0.3s"},
+                         workers=1)
+    ws = await ctx.ws(s, "/ws/conversation")
+    sid = (await recv_json(ws))["session_id"]
+    await play(ws, [("client", "Bonjour, le prix ?", "neutral", "neutral")])
+    await asyncio.to_thread(pg_ctl_stop, pg, "fast")
+    # nothing is acknowledged that was not stored: an error, the socket stays open
+    for _ in range(50):
+        await ws.send(json.dumps(msg("client", "Toujours là ?", "neutral", "neutral")))
+        m = await recv_json(ws, 15)
+        if m.get("error") == "storage_unavailable":
+            break
+        check_suggestion(m)  # sent before the worker saw the database go
+        await asyncio.sleep(0.1)
+    assert m["code"] == "STORAGE_UNAVAILABLE" and m["recoverable"] is True, m
+    await ws.send(json.dumps({"type": "ping"}))
+    assert await recv_json(ws) == {"type": "pong"}
+    st, _, body = await s.http("POST", f"/api/process?session_id={sid}",
+                               body=msg("client", "Et maintenant ?", "neutral", "neutral"))
+    assert st == 503 and json.loads(body)["error"]["code"] == "STORAGE_UNAVAILABLE", body

@@ -112,9 +112,11 @@ static void ev_done(void *ud, const conv_suggestion_t *s, const char *json, int 
                     int is_default)
 {
     (void)published;
-    (void)is_default;
     pending_t *p = ud;
-    if (p->wrap)
+    if (is_default) /* the seed's REST answers 500 where its WebSocket sends the default */
+        http_respond_error(p->c, 500, "PROCESSING_ERROR",
+                           "Error processing message: the session history could not be read");
+    else if (p->wrap)
         respond_json(p->c, 200, conv_webhook_answer(p->sid, s));
     else
         http_respond(p->c, 200, "application/json", json, strlen(json), NULL);

@@ -273,7 +273,8 @@ conv_job_t *conv_process(const conv_params_t *p, const conv_events_t *ev, void *
     j->ev = *ev;
     j->ud = ud;
     snprintf(j->sid, sizeof j->sid, "%s", p->session_id);
-    j->owner = p->owner ? strdup(p->owner) : NULL;
+    /* "" (a token without sub) owns like no token: the WebSocket side has NULL */
+    j->owner = p->owner && *p->owner ? strdup(p->owner) : NULL;
     j->in = *p->input;
     j->in.text = strdup(p->input->text);
     j->stream = p->stream;
@@ -282,7 +283,7 @@ conv_job_t *conv_process(const conv_params_t *p, const conv_events_t *ev, void *
     if (jobs) jobs->prev = j;
     jobs = j;
     char *meta = conv_input_metadata(&j->in);
-    if (!j->in.text || !meta || (p->owner && !j->owner)) {
+    if (!j->in.text || !meta || (p->owner && *p->owner && !j->owner)) {
         free(meta);
         fail(j, 1, "internal_error", "INTERNAL_ERROR", "out of memory");
         return j;
