@@ -1,12 +1,13 @@
-/* Child processes on the loop (see io/child.h): posix_spawnp into a new
- * process group with fds >= 3 closed, two pipes and a pidfd watched by
+/* Child processes on the loop (see io/child.h): fork + exec into a new
+ * process group with fds >= 3 closed, killed when the worker dies, two pipes and a pidfd watched by
  * the loop, a timer for the timeout. */
 #include "io/child.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <linux/close_range.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-
+#define CHILD_NICE       10 /* added to the worker's nice value */
 #define READ_CHUNK       (16 * 1024)
 #define READS_PER_EVENT  8 /* then back to the loop; level-triggered, so it comes back */
 #define DRAIN_MAX        (4u * 1024 * 1024) /* read after exit; a pipe holds far less */
@@ -264,29 +264,65 @@ static int make_pipe(int p[2], char *err, size_t errlen)
     return 0;
 }
 
-/* posix_spawnp (vfork-based in glibc: exec errors come back here). */
+/* In the forked child: only what exec needs, then exec; errno on failure
+ * goes back through errpipe (close-on-exec, so it closes on success). The
+ * child gets SIGKILL when the worker dies (PR_SET_PDEATHSIG), so a worker
+ * killed with -9 leaves no extractor running: posix_spawn cannot ask for
+ * that. */
+static void exec_child(const char *const *argv, int out_w, int err_w, int errpipe, pid_t parent)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int null = open("/dev/null", O_RDONLY);
+    /* Extractors are batch work: below the worker, so serving keeps the CPU
+     * (best effort; a failure here is no reason not to run). */
+    errno = 0;
+    if (nice(CHILD_NICE) == -1 && errno) errno = 0;
+    if (setpgid(0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent ||
+        null < 0 || dup2(null, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 ||
+        syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
+        goto fail;
+    execvp(argv[0], (char *const *)argv);
+fail:;
+    int e = errno ? errno : EINVAL;
+    ssize_t n = write(errpipe, &e, sizeof e);
+    (void)n;
+    _exit(127);
+}
+
+/* fork + exec; returns 0, or the errno of what failed (exec errors too:
+ * the read waits only until the child has exec'd or failed, as
+ * posix_spawn's vfork does). */
 static int spawn(const char *const *argv, int out_w, int err_w, pid_t *pid)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out_w, 1);
-    posix_spawn_file_actions_adddup2(&fa, err_w, 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    int rc = posix_spawnp(pid, argv[0], &fa, &at, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    return rc;
+    int ep[2];
+    if (pipe2(ep, O_CLOEXEC) < 0) return errno;
+    pid_t parent = getpid();
+    pid_t p = fork();
+    if (p < 0) {
+        int e = errno;
+        close(ep[0]);
+        close(ep[1]);
+        return e;
+    }
+    if (p == 0) {
+        close(ep[0]);
+        exec_child(argv, out_w, err_w, ep[1], parent);
+    }
+    close(ep[1]);
+    int e = 0;
+    ssize_t n;
+    do n = read(ep[0], &e, sizeof e);
+    while (n < 0 && errno == EINTR);
+    close(ep[0]);
+    if (n == (ssize_t)sizeof e) {
+        waitpid(p, NULL, 0); /* it has exited (_exit right after the write) */
+        return e;
+    }
+    *pid = p;
+    return 0;
 }
 
 static int watch_all(child_t *c)

@@ -7,7 +7,11 @@
  * reaches whatever it started), with the default signal dispositions and
  * an empty signal mask, and with no other descriptor open: every fd >= 3
  * is closed in the child, so a worker's client sockets and listeners never
- * leak into it. Its exit is watched through a pidfd (pidfd_open(2)) and
+ * leak into it. It gets SIGKILL when the process that started it dies
+ * (PR_SET_PDEATHSIG): a worker killed with -9 leaves no extractor behind
+ * (its lease lapses and another worker runs the task again). It runs 10
+ * nice levels below its parent: extraction is batch work and must not take
+ * the CPU from serving. Its exit is watched through a pidfd (pidfd_open(2)) and
  * reaped with waitid(P_PIDFD, WNOHANG): no SIGCHLD is needed, so any
  * process may use this, whoever owns its signals.
  *

@@ -505,6 +505,10 @@ row() {   # row LABEL KEY [int]: ratio is ragws / reference
 if [ "${BENCH_QUERY:-1}" != 0 ] && [ "$BENCH_ONLY" = all ]; then
     scripts/bench-query.sh >&2 || FAILED=1
 fi
+# Ingestion throughput and serving under ingestion (issue 9): its own table.
+if [ "${BENCH_INGEST:-1}" != 0 ] && [ "$BENCH_ONLY" != reference ]; then
+    scripts/bench-ingest.sh >&2 || FAILED=1
+fi
 
 log "done in $((SECONDS - T_START)) s; logs in $OUT/"
 echo

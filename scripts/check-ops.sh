@@ -15,7 +15,7 @@ cd "$repo" || exit 2
 
 tc=scripts/k6/.typecheck
 unit=scripts/ragws.service
-k6_scripts=(scripts/k6/broadcast.js scripts/k6/query.js scripts/k6/monitor.js)
+k6_scripts=(scripts/k6/broadcast.js scripts/k6/query.js scripts/k6/monitor.js scripts/k6/ingest.js)
 # Exposure score of `systemd-analyze security` (0 = locked down, 10 = none);
 # the unit scores about 1.6: fail if hardening is removed.
 max_exposure=${MAX_EXPOSURE:-2.5}

@@ -55,6 +55,15 @@ def slow_extractor(ctx, seconds, pidfile=None):
     return str(script)
 
 
+def process_running(pid):
+    """Alive and not a zombie (an orphan's zombie may wait for an init)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 class Queue:
     """Tasks queued "by another node": file in upload_dir + SQL row."""
 
@@ -258,15 +267,22 @@ async def test_cancel_while_extracting_kills_the_child(ctx):
 @timeout(90)
 async def test_killed_worker_task_taken_again(ctx):
     q = Queue(ctx)
+    pidfile = ctx.tmp / "again-pids"
     s = await ctx.server(q.overrides(ingest__lease="2s",
-                                     ingest__pdftotext=slow_extractor(ctx, 2)))
+                                     ingest__pdftotext=slow_extractor(ctx, 4, pidfile)))
     pdf = ctx.tmp / "again.pdf"
     make_pdf(pdf, ["Reprise après la mort du processus: la tâche continue ailleurs."])
     tid, _, _ = await q.add(collection_name(), "reprise.pdf", pdf.read_bytes(),
                             "application/pdf")
     t = await wait_status(tid, {"extracting"}, timeout=10)
     pid = int(t["lease_owner"].split(":")[1])
+    await eventually(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=10,
+                     what="extractor started")
+    child = int(pidfile.read_text().split()[0])
     os.kill(pid, signal.SIGKILL)
+    # The dead worker's extractor is killed with it (PR_SET_PDEATHSIG).
+    # (Well before its 4 s sleep would end and a write to the closed pipe kill it.)
+    await eventually(lambda: not process_running(child), timeout=2, what="orphan extractor gone")
     t = await wait_status(tid, {"completed", "failed"}, timeout=40)
     assert t["status"] == "completed" and t["attempts"] == 2, t
     assert t["chunks"] > 0 and int(t["lease_owner"] or 0) == 0, t

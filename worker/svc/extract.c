@@ -117,33 +117,69 @@ int extract_emit(extract_job_t *j, uint32_t page, const char *text, size_t len)
     return j->finished ? -1 : 0;
 }
 
-int extract_emit_pages(extract_job_t *j, uint32_t first_page, const char *text, size_t len,
-                       uint32_t *pages)
+/* ---- children ---- */
+
+/* A single child's text is handed over as it comes: each page when its
+ * form feed arrives, and a long page in pieces of about STREAM_PIECE cut
+ * on a character boundary, so a 50 MB text file never reaches the service
+ * (or sits in memory) as one block and the loop keeps serving. */
+#define STREAM_PIECE (64 * 1024)
+
+static int emit_piece(extract_job_t *j, const char *text, size_t len)
 {
-    uint32_t page = first_page;
-    size_t start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        int ff = i < len && text[i] == '\f';
-        if (!ff && i < len) continue;
-        int blank_tail = 1; /* text after the last form feed: a page only if not blank */
-        for (size_t k = start; !ff && k < i && blank_tail; k++)
-            blank_tail = text[k] == ' ' || text[k] == '\n' || text[k] == '\r' || text[k] == '\t';
-        if (ff || !blank_tail) {
-            if (extract_emit(j, page, text + start, i - start) < 0) return -1;
-            page++;
+    if (!j->s_text) /* a page's leading blanks are no text */
+        while (len && (*text == ' ' || *text == '\n' || *text == '\r' || *text == '\t')) {
+            text++;
+            len--;
         }
-        start = i + 1;
+    if (len == 0) return 0;
+    if (j->total_out + len > svc->cfg->extract_max_bytes) {
+        char e[128];
+        snprintf(e, sizeof e, "extracted text over %zu bytes (ingest.max_extract_bytes)",
+                 svc->cfg->extract_max_bytes);
+        extract_finish(j, e);
+        return -1;
     }
-    *pages = page - first_page;
-    return 0;
+    j->total_out += len;
+    j->s_text = 1;
+    if (j->s_page > j->pages_out) j->pages_out = j->s_page;
+    /* A child's bytes: never pass invalid UTF-8 on (scrubbed in place: the
+     * buffer is ours and consumed right after). */
+    utf8_scrub((char *)text, len);
+    if (j->cb.on_text) j->cb.on_text(j->cb.ud, j->s_page, text, len);
+    return j->finished ? -1 : 0;
 }
 
-/* ---- children ---- */
+static int stream_out(extract_job_t *j, int final)
+{
+    const char *d = j->out.data;
+    size_t n = j->out.len, start = 0;
+    if (j->s_page == 0) j->s_page = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] != '\f') continue;
+        if (emit_piece(j, d + start, i - start) < 0) return -1;
+        j->s_page++;
+        j->s_text = 0;
+        start = i + 1;
+    }
+    size_t tail = n - start, cut = 0;
+    if (final)
+        cut = tail;
+    else if (tail >= STREAM_PIECE)
+        cut = utf8_prefix(d + start, tail, tail);
+    if (cut && emit_piece(j, d + start, cut) < 0) return -1;
+    buf_consume(&j->out, start + cut);
+    return 0;
+}
 
 static void on_child_out(void *ud, const char *data, size_t n)
 {
     extract_job_t *j = ud;
-    if (buf_append(&j->out, data, n) < 0) extract_finish(j, "out of memory");
+    if (buf_append(&j->out, data, n) < 0) {
+        extract_finish(j, "out of memory");
+        return;
+    }
+    if (j->step == STEP_SINGLE) stream_out(j, 0);
 }
 
 static void on_child_err(void *ud, const char *line, size_t n)
@@ -153,14 +189,15 @@ static void on_child_err(void *ud, const char *line, size_t n)
     extract_log(j, "warn", "%s: %.*s", j->prog, (int)n, line);
 }
 
-/* A single-child source ended well: its text, split at form feeds. */
+/* A single-child source ended well: the rest of its text. Pages: every
+ * page a form feed ended, and the last one when it had text. */
 static void single_done(extract_job_t *j)
 {
-    uint32_t pages = 0;
     const char *stage = j->type == EXTRACT_PNG || j->type == EXTRACT_JPEG || j->type == EXTRACT_TIFF
                             ? "ocr"
                             : "text_extraction";
-    if (extract_emit_pages(j, 1, j->out.data ? j->out.data : "", j->out.len, &pages) < 0) return;
+    if (stream_out(j, 1) < 0) return;
+    uint32_t pages = j->s_page ? j->s_page - 1 + (uint32_t)j->s_text : 0;
     extract_progress(j, stage, pages, pages, "Extracted %u page%s", pages, pages == 1 ? "" : "s");
     if (!j->finished) extract_finish(j, NULL);
 }

@@ -50,17 +50,14 @@ struct extract_job {
     uint32_t ocr_pages; /* pages needing OCR, and done so far */
     uint32_t ocr_done;
     uint32_t pages_out; /* pages handed over */
+    /* single-child sources, streamed (extract.c stream_out) */
+    uint32_t s_page; /* 1-based page the next bytes belong to */
+    int s_text;      /* that page has had text */
 };
 
 /* Runs argv as the job's child (step set by the caller); -1 with the job
  * finished (on_done called with the error) when it cannot start. */
 int extract_run(extract_job_t *j, const char *const *argv);
-/* Hands over text as pages first_page, first_page + 1, ... split at form
- * feeds (a form feed ends a page; text after the last one is one more
- * page unless blank); returns how many pages it counted. 0, or -1 when
- * the job was cancelled from a callback. */
-int extract_emit_pages(extract_job_t *j, uint32_t first_page, const char *text, size_t len,
-                       uint32_t *pages);
 /* One page's text (scrubbed to valid UTF-8); -1 when cancelled. */
 int extract_emit(extract_job_t *j, uint32_t page, const char *text, size_t len);
 void extract_progress(extract_job_t *j, const char *stage, uint32_t done, uint32_t total,

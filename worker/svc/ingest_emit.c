@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "protocol/apiv1.h"
 #include "protocol/monitor.h"
@@ -172,9 +173,17 @@ static void notify_end(const ingest_task_view_t *v, const char *outcome)
     free(p);
 }
 
-void emit_end(const ingest_task_view_t *v, const char *upload_id, const char *project_id,
+void emit_end(const ingest_task_view_t *end, const char *upload_id, const char *project_id,
               double total_time, const char *outcome)
 {
+    /* The last task_update carries its end time, like GET /api/tasks/{id}. */
+    ingest_task_view_t fin = *end;
+    if (fin.finished_at <= 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        fin.finished_at = (double)now.tv_sec + now.tv_nsec / 1e9;
+    }
+    const ingest_task_view_t *v = &fin;
     int ok = strcmp(outcome, "success") == 0 || strcmp(outcome, "duplicate") == 0;
     int64_t doc = ok ? v->document_id : 0;
     if (upload_id)

@@ -149,13 +149,17 @@ static const char SQL_DOC_DELETE[] =
     " SELECT d.id, col.name, d.filename, d.n, d.project FROM d"
     "  JOIN collections col ON col.id = d.collection_id";
 
+/* Indexed documents only: a document still being ingested is neither
+ * counted nor cited until its document_added. */
 static const char SQL_COLLECTION_STATS[] =
-    "SELECT (SELECT count(*) FROM documents d WHERE d.collection_id = col.id),"
-    " (SELECT count(*) FROM chunks c WHERE c.collection_id = col.id),"
-    " round((SELECT coalesce(sum(d.size_bytes), 0) FROM documents d"
-    "  WHERE d.collection_id = col.id) / 1048576.0, 3),"
-    " " ISO_UTC("greatest(col.created_at, (SELECT max(d.created_at) FROM documents d"
-                "  WHERE d.collection_id = col.id))") " FROM collections col WHERE col.name = $1";
+    "WITH d AS (SELECT d.id, d.size_bytes, d.created_at FROM documents d, collections col"
+    "  WHERE col.name = $1 AND d.collection_id = col.id AND d.status = 'indexed')"
+    "SELECT (SELECT count(*) FROM d),"
+    " (SELECT count(*) FROM chunks c WHERE c.document_id IN (SELECT id FROM d)),"
+    " round((SELECT coalesce(sum(size_bytes), 0) FROM d) / 1048576.0, 3),"
+    " " ISO_UTC(
+        "greatest(col.created_at, (SELECT max(created_at) FROM d))") " FROM collections col WHERE "
+                                                                     "col.name = $1";
 
 /* ---- rows ---- */
 

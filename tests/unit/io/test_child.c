@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MAX_LINES 64
@@ -327,6 +328,26 @@ static void test_many_children(void)
     loop_free(loop);
 }
 
+/* A child runs 10 nice levels below its parent (capped at 19). */
+static void test_child_is_niced(void)
+{
+    loop_t *loop = loop_new();
+    static run_t a;
+    memset(&a, 0, sizeof a);
+    int pending = 1;
+    /* Field 19 of /proc/self/stat is the nice value (cut reads its own). */
+    const char *argv[] = {"sh", "-c", "exec cut -d' ' -f19 /proc/self/stat", NULL};
+    CHECK(start(loop, &a, &pending, argv, NULL) != NULL);
+    run_loop(loop);
+    errno = 0;
+    int mine = getpriority(PRIO_PROCESS, 0);
+    int want = mine + 10 > 19 ? 19 : mine + 10;
+    char expect[16];
+    snprintf(expect, sizeof expect, "%d\n", want);
+    CHECK_EQ_STR(a.out, expect);
+    loop_free(loop);
+}
+
 int main(void)
 {
     RUN(test_echo_and_exit_status);
@@ -337,5 +358,6 @@ int main(void)
     RUN(test_missing_program_and_bad_args);
     RUN(test_no_inherited_fds);
     RUN(test_many_children);
+    RUN(test_child_is_niced);
     return UNIT_SUMMARY();
 }
