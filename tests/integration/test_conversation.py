@@ -172,7 +172,7 @@ async def test_resume_after_reconnect_and_restart_then_clear(ctx):
     st, _, body = await s.http("GET", f"/ws/status?session_id={sid}")
     assert json.loads(body)["conversation_messages"] == 3, body
 
-    st, _, body = await s.http("POST", f"/ws/clear?session_id={sid}", body={})
+    st, _, body = await s.http("POST", f"/ws/clear?session_id={sid}")  # no body, as curl -X POST
     assert st == 200 and json.loads(body)["status"] == "cleared", body
     assert json.loads(body)["message"] == "Conversation memory has been cleared"
     st, _, body = await s.http("GET", f"/ws/status?session_id={sid}")
