@@ -27,6 +27,14 @@ ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
 REL_OBJ  += build/rel/build/gen/migrations.o
 ASAN_OBJ += build/asan/build/gen/migrations.o
 
+# The API documentation page (GET /docs, worker/api/rest_docs.h): web/docs/*
+# and the Swagger UI renderer from npm, embedded the same way.
+SWAGGER_UI  := node_modules/swagger-ui-dist
+DOCS_ASSETS := web/docs/index.html web/docs/docs-init.js $(SWAGGER_UI)/swagger-ui-bundle.js \
+               $(SWAGGER_UI)/swagger-ui.css
+REL_OBJ  += build/rel/build/gen/docs_assets.o
+ASAN_OBJ += build/asan/build/gen/docs_assets.o
+
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 # tests/unit/ mirrors the source tree: tests/unit/base/test_utf8.c tests base/utf8.c.
@@ -67,6 +75,14 @@ build/asan/%.o: %.c
 
 build/gen/migrations.c: scripts/embed-sql.sh $(wildcard sql/*.sql)
 	sh scripts/embed-sql.sh $@ $(wildcard sql/*.sql)
+
+# npm keeps the tarballs' old mtimes: the lockfile says when the renderer
+# changed. A clean clone gets node_modules from scripts/deps.sh (npm ci).
+build/gen/docs_assets.c: scripts/embed-assets.sh $(DOCS_ASSETS) package-lock.json
+	sh scripts/embed-assets.sh $@ $(DOCS_ASSETS)
+
+$(SWAGGER_UI)/swagger-ui-bundle.js $(SWAGGER_UI)/swagger-ui.css &:
+	@scripts/deps.sh
 
 build/asan/tests/%: tests/unit/%.c build/asan/libragws.a $(UNIT_HDRS)
 	@mkdir -p $(dir $@)

@@ -8,6 +8,7 @@
 
 #include "worker/api/rest.h"
 #include "worker/api/rest_conversation.h"
+#include "worker/api/rest_docs.h"
 #include "worker/api/rest_projects.h"
 #include "worker/api/rest_rag.h"
 #include "worker/api/rest_tasks.h"
@@ -26,79 +27,174 @@ static int engineio_raw(conn_t *c, const http_request_t *req, const char *body, 
     return sio_http(c, req, body, body_len, rest, rest_len);
 }
 
-#define WS(pat, ep, au, sum)                                                                       \
+/* The OpenAPI fields of a route (protocol/openapi.h): operation id, tag,
+ * request body schema, "status Schema, ..." responses (a bare status is
+ * the Error object; the generator adds what every route of a kind
+ * answers: 401, 403, 405, 413 ...), and parameters. */
+#define DOC(id, tag, req, resp)                                                                    \
     {                                                                                              \
-        pat, RM_GET, ROUTE_WS, au, &ep, NULL, NULL, sum                                            \
+        id, tag, req, resp, NULL                                                                   \
     }
-#define HTTP(m, pat, fn, au, sum)                                                                  \
+#define DOCP(id, tag, req, resp, params)                                                           \
     {                                                                                              \
-        pat, m, ROUTE_HTTP, au, NULL, fn, NULL, sum                                                \
+        id, tag, req, resp, params                                                                 \
+    }
+#define PARAMS(...) ((const openapi_param_t[]){__VA_ARGS__, {NULL, NULL, NULL, NULL}})
+#define Q(name, type, desc)                                                                        \
+    {                                                                                              \
+        "query", name, type, desc                                                                  \
+    }
+#define PATH(name, type, desc)                                                                     \
+    {                                                                                              \
+        "path", name, type, desc                                                                   \
+    }
+
+#define WS(pat, ep, au, sum, id, params)                                                           \
+    {                                                                                              \
+        pat, RM_GET, ROUTE_WS, au, &ep, NULL, NULL, sum,                                           \
+            DOCP(id, "websocket", NULL, "101", params)                                             \
+    }
+#define HTTP(m, pat, fn, au, sum, doc)                                                             \
+    {                                                                                              \
+        pat, m, ROUTE_HTTP, au, NULL, fn, NULL, sum, doc                                           \
     }
 #define GET_HEAD (RM_GET | RM_HEAD)
 
+#define P_ID      PATH("id", "string", "numeric id")
+#define Q_SESSION Q("session_id", "string", "the session; default: conversation.default_session")
+#define P_PROJECT PATH("id", "string", "project id (Socket.IO room project_<id>)")
+
 const route_t api_routes[] = {
-    WS("/api/v1/ws", ep_apiv1, ROUTE_AUTH_TOKEN, "API v1 WebSocket: questions and broadcasts"),
-    WS("/ws/monitor", ep_monitor, ROUTE_AUTH_TOKEN, "system metrics and alerts stream"),
-    WS("/ws/publish", ep_publish, ROUTE_AUTH_ADMIN, "publish into channels (producers)"),
-    WS("/ws/query", ep_query, ROUTE_AUTH_TOKEN, "multiplexed streaming RAG queries"),
-    WS("/chat/ws", ep_chat, ROUTE_AUTH_TOKEN, "streaming chat"),
-    WS("/ws/upload", ep_upload, ROUTE_AUTH_TOKEN, "upload and processing progress (?upload_id=)"),
+    WS("/api/v1/ws", ep_apiv1, ROUTE_AUTH_TOKEN, "API v1 WebSocket: questions and broadcasts",
+       "wsApiV1", NULL),
+    WS("/ws/monitor", ep_monitor, ROUTE_AUTH_TOKEN, "system metrics and alerts stream", "wsMonitor",
+       NULL),
+    WS("/ws/publish", ep_publish, ROUTE_AUTH_ADMIN, "publish into channels (producers)",
+       "wsPublish", NULL),
+    WS("/ws/query", ep_query, ROUTE_AUTH_TOKEN, "multiplexed streaming RAG queries", "wsQuery",
+       NULL),
+    WS("/chat/ws", ep_chat, ROUTE_AUTH_TOKEN, "streaming chat", "wsChat", NULL),
+    WS("/ws/upload", ep_upload, ROUTE_AUTH_TOKEN, "upload and processing progress (?upload_id=)",
+       "wsUpload", PARAMS(Q("upload_id", "string", "follow one upload only"))),
     WS("/ws/collections", ep_collections, ROUTE_AUTH_TOKEN,
-       "documents added and deleted, collection stats (?collection=)"),
+       "documents added and deleted, collection stats (?collection=)", "wsCollections",
+       PARAMS(Q("collection", "string", "one collection only"))),
     WS("/ws/dashboard", ep_dashboard, ROUTE_AUTH_TOKEN,
-       "ingestion dashboard: figures and notifications"),
+       "ingestion dashboard: figures and notifications", "wsDashboard", NULL),
     WS("/ws/active-tasks", ep_active_tasks, ROUTE_AUTH_TOKEN,
-       "the unfinished ingestion tasks, then every change"),
-    WS("/ws/task/{task_id}", ep_task, ROUTE_AUTH_TOKEN, "one ingestion task: state and log"),
-    WS("/ws/metrics", ep_metrics, ROUTE_AUTH_TOKEN, "ingestion metrics every interval"),
+       "the unfinished ingestion tasks, then every change", "wsActiveTasks", NULL),
+    WS("/ws/task/{task_id}", ep_task, ROUTE_AUTH_TOKEN, "one ingestion task: state and log",
+       "wsTask", PARAMS(PATH("task_id", "string", "the task's numeric id"))),
+    WS("/ws/metrics", ep_metrics, ROUTE_AUTH_TOKEN, "ingestion metrics every interval", "wsMetrics",
+       NULL),
     WS("/ws/conversation", ep_conversation, ROUTE_AUTH_TOKEN,
-       "live conversation assistant: inputs in, suggestions out (?session_id=, ?stream=1)"),
+       "live conversation assistant: inputs in, suggestions out", "wsConversation",
+       PARAMS(Q("session_id", "string", "resume (or create) this session; default: a new uuid"),
+              Q("stream", "string", "1: token frames before each suggestion"))),
     /* Socket.IO authenticates at CONNECT (its own auth); the requirement
      * says which auth.endpoints entries may name it. */
     {"/socket.io/", GET_HEAD | RM_POST | RM_OPTIONS, ROUTE_RAW, ROUTE_AUTH_TOKEN, NULL, NULL,
-     engineio_raw, "Engine.IO v4 / Socket.IO v5 (polling and WebSocket)"},
+     engineio_raw, "Engine.IO v4 / Socket.IO v5 (polling and WebSocket)",
+     DOC("socketIo", "socket.io", NULL, "200 @text, 101, 400 EngineIoError")},
     {"/socket.io", GET_HEAD | RM_POST | RM_OPTIONS, ROUTE_RAW, ROUTE_AUTH_TOKEN, NULL, NULL,
-     engineio_raw, "Engine.IO v4 / Socket.IO v5 (polling and WebSocket)"},
-    HTTP(GET_HEAD, "/health", rest_health, ROUTE_AUTH_NONE, "liveness"),
-    HTTP(GET_HEAD, "/ready", rest_ready, ROUTE_AUTH_NONE, "readiness of every worker"),
-    HTTP(GET_HEAD, "/metrics", rest_metrics, ROUTE_AUTH_NONE, "Prometheus metrics"),
-    HTTP(RM_POST, "/api/query", rest_post_query, ROUTE_AUTH_TOKEN, "ask a question, one answer"),
+     engineio_raw, "Engine.IO v4 / Socket.IO v5 (polling and WebSocket)",
+     DOC("socketIoNoSlash", "socket.io", NULL, "200 @text, 101, 400 EngineIoError")},
+    HTTP(GET_HEAD, "/health", rest_health, ROUTE_AUTH_NONE, "liveness",
+         DOC("health", "operations", NULL, "200 Health")),
+    HTTP(GET_HEAD, "/ready", rest_ready, ROUTE_AUTH_NONE, "readiness of every worker",
+         DOC("ready", "operations", NULL, "200 Ready, 503 Ready")),
+    HTTP(GET_HEAD, "/metrics", rest_metrics, ROUTE_AUTH_NONE, "Prometheus metrics",
+         DOC("metrics", "operations", NULL, "200 @text")),
+    HTTP(GET_HEAD, "/openapi.json", rest_openapi, ROUTE_AUTH_NONE,
+         "this document (OpenAPI 3.1, generated from the route table)",
+         DOC("openapi", "docs", NULL, "200 @json, 500")),
+    HTTP(GET_HEAD, "/docs", rest_docs_page, ROUTE_AUTH_NONE,
+         "the API documentation, rendered in the browser (no internet needed)",
+         DOC("docs", "docs", NULL, "200 @html")),
+    HTTP(GET_HEAD, "/docs/{file}", rest_docs_asset, ROUTE_AUTH_NONE,
+         "the documentation page's embedded assets (scripts, styles)",
+         DOCP("docsAsset", "docs", NULL, "200 @asset, 404",
+              PARAMS(PATH("file", "string", "asset name, e.g. swagger-ui-bundle.js")))),
+    HTTP(RM_POST, "/api/query", rest_post_query, ROUTE_AUTH_TOKEN, "ask a question, one answer",
+         DOC("query", "rag", "QueryRequest", "200 QueryResponse, 404, 503")),
     HTTP(RM_GET, "/api/collections", rest_get_collections, ROUTE_AUTH_TOKEN,
-         "list the document collections"),
+         "list the document collections",
+         DOC("listCollections", "rag", NULL, "200 CollectionList, 503")),
     HTTP(RM_GET, "/api/collections/{name}", rest_get_collection, ROUTE_AUTH_TOKEN,
-         "one collection and its documents"),
+         "one collection and its documents",
+         DOCP("getCollection", "rag", NULL, "200 Collection, 400, 404, 503",
+              PARAMS(PATH("name", "string", "collection name")))),
     {"/api/collections/{name}/documents", RM_POST, ROUTE_STREAM, ROUTE_AUTH_TOKEN, NULL,
-     rest_upload, NULL, "upload documents (raw or multipart, streamed to disk)"},
+     rest_upload, NULL, "upload documents (raw or multipart, streamed to disk)",
+     DOCP("uploadDocuments", "ingestion", "@upload", "202 UploadAccepted, 400, 413, 503",
+          PARAMS(PATH("name", "string", "collection name (created when new)"),
+                 Q("filename", "string", "the file's name, for a raw (not multipart) body")))},
     HTTP(RM_GET, "/api/conversations/{id}/messages", rest_get_messages, ROUTE_AUTH_TOKEN,
-         "the messages of a stored conversation"),
-    HTTP(RM_GET, "/api/tasks", rest_list_tasks, ROUTE_AUTH_TOKEN, "ingestion tasks, newest first"),
-    HTTP(RM_GET, "/api/tasks/{id}", rest_get_task, ROUTE_AUTH_TOKEN, "one task and its log"),
-    HTTP(RM_POST, "/api/tasks/{id}/cancel", rest_cancel_task, ROUTE_AUTH_TOKEN, "cancel a task"),
+         "the messages of a stored conversation",
+         DOCP("getConversationMessages", "conversations", NULL,
+              "200 ConversationMessages, 400, 404, 503",
+              PARAMS(PATH("id", "string",
+                          "numeric conversation id or an external id (chat_id, session_id)")))),
+    HTTP(RM_GET, "/api/tasks", rest_list_tasks, ROUTE_AUTH_TOKEN, "ingestion tasks, newest first",
+         DOCP("listTasks", "ingestion", NULL, "200 TaskList, 400, 503",
+              PARAMS(Q("status", "string",
+                       "queued, extracting, chunking, indexing, completed, failed, cancelled "
+                       "or active")))),
+    HTTP(RM_GET, "/api/tasks/{id}", rest_get_task, ROUTE_AUTH_TOKEN, "one task and its log",
+         DOCP("getTask", "ingestion", NULL, "200 TaskDetail, 400, 404, 503", PARAMS(P_ID))),
+    HTTP(RM_POST, "/api/tasks/{id}/cancel", rest_cancel_task, ROUTE_AUTH_TOKEN, "cancel a task",
+         DOCP("cancelTask", "ingestion", NULL, "200 Task, 400, 404, 409, 503", PARAMS(P_ID))),
     HTTP(RM_DELETE, "/api/documents/{id}", rest_delete_document, ROUTE_AUTH_TOKEN,
-         "delete a document and its chunks"),
+         "delete a document and its chunks",
+         DOCP("deleteDocument", "ingestion", NULL, "200 DocumentDeleted, 400, 404, 503",
+              PARAMS(P_ID))),
     HTTP(RM_POST, "/api/process", rest_conv_process, ROUTE_AUTH_TOKEN,
-         "analyse one conversation input, one suggestion (?session_id=)"),
+         "analyse one conversation input, one suggestion",
+         DOCP("process", "conversation", "InputMessage",
+              "200 OutputSuggestion, 403, 422 HTTPValidationError, 500, 503", PARAMS(Q_SESSION))),
     HTTP(RM_POST, "/api/webhook/transcription", rest_conv_transcription, ROUTE_AUTH_TOKEN,
-         "a transcribed input of session ?session_id= -> {session_id, suggestion}"),
+         "a transcribed input of a session -> {session_id, suggestion}",
+         DOCP("webhookTranscription", "conversation", "InputMessage",
+              "200 TranscriptionResult, 403, 422 HTTPValidationError, 500, 503",
+              PARAMS(Q("session_id", "string", "the session (required)")))),
     HTTP(RM_GET, "/api/conversation/context", rest_conv_context, ROUTE_AUTH_TOKEN,
-         "a session's transcript and figures (?session_id=)"),
+         "a session's transcript and figures",
+         DOCP("conversationContext", "conversation", NULL,
+              "200 ConversationContext, 422 HTTPValidationError, 503", PARAMS(Q_SESSION))),
     HTTP(RM_GET, "/api/conversation/summary", rest_conv_summary, ROUTE_AUTH_TOKEN,
-         "a session's figures and last speaker, emotion, sentiment (?session_id=)"),
+         "a session's figures and last speaker, emotion, sentiment",
+         DOCP("conversationSummary", "conversation", NULL,
+              "200 ConversationSummaryResponse, 422 HTTPValidationError, 503", PARAMS(Q_SESSION))),
     HTTP(RM_POST, "/api/conversation/clear", rest_conv_clear, ROUTE_AUTH_TOKEN,
-         "forget a session's memory (?session_id=)"),
+         "forget a session's memory",
+         DOCP("conversationClear", "conversation", NULL,
+              "200 ConversationCleared, 422 HTTPValidationError, 503", PARAMS(Q_SESSION))),
     HTTP(RM_POST, "/api/analyze-batch", rest_conv_batch, ROUTE_AUTH_TOKEN,
-         "analyse a whole conversation at once (nothing stored)"),
+         "analyse a whole conversation at once (nothing stored)",
+         DOC("analyzeBatch", "conversation", "ConversationBatch",
+             "200 BatchAnalysis, 422 HTTPValidationError")),
     HTTP(RM_GET, "/ws/status", rest_conv_status, ROUTE_AUTH_TOKEN,
-         "state of a conversation session (?session_id=)"),
-    HTTP(RM_POST, "/ws/clear", rest_conv_clear, ROUTE_AUTH_TOKEN,
-         "forget a session's memory (?session_id=)"),
-    HTTP(RM_POST, "/api/broadcast", rest_broadcast, ROUTE_AUTH_ADMIN, "publish into a channel"),
+         "state of a conversation session",
+         DOCP("wsStatus", "conversation", NULL, "200 WsStatus, 422 HTTPValidationError, 503",
+              PARAMS(Q_SESSION))),
+    HTTP(RM_POST, "/ws/clear", rest_conv_clear, ROUTE_AUTH_TOKEN, "forget a session's memory",
+         DOCP("wsClear", "conversation", NULL,
+              "200 ConversationCleared, 422 HTTPValidationError, 503", PARAMS(Q_SESSION))),
+    HTTP(RM_POST, "/api/broadcast", rest_broadcast, ROUTE_AUTH_ADMIN, "publish into a channel",
+         DOC("broadcast", "admin", "BroadcastRequest", "202 Published, 400, 413")),
     HTTP(RM_POST, "/api/projects/{id}/broadcast", rest_project_broadcast, ROUTE_AUTH_ADMIN,
-         "emit an event into a project's Socket.IO room"),
+         "emit an event into a project's Socket.IO room",
+         DOCP("projectBroadcast", "admin", "ProjectBroadcastRequest", "202 RoomPublished, 400, 413",
+              PARAMS(P_PROJECT))),
     HTTP(RM_POST, "/api/projects/{id}/updates", rest_project_updates, ROUTE_AUTH_ADMIN,
-         "emit project_update into a project's room"),
+         "emit project_update into a project's room",
+         DOCP("projectUpdate", "admin", "ProjectUpdateRequest", "202 RoomPublished, 400, 413",
+              PARAMS(P_PROJECT))),
     HTTP(RM_POST, "/api/projects/{id}/documents/{doc}/status", rest_document_status,
-         ROUTE_AUTH_ADMIN, "emit document_status into a project's room"),
+         ROUTE_AUTH_ADMIN, "emit document_status into a project's room",
+         DOCP("projectDocumentStatus", "admin", "DocumentStatusRequest",
+              "202 RoomPublished, 400, 413",
+              PARAMS(P_PROJECT, PATH("doc", "string", "document id")))),
 };
 const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];
 

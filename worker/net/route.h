@@ -2,8 +2,8 @@
  * (worker/api/routes.c), handed to the transport once at start-up
  * (net->routes). One table for WebSocket endpoints, Engine.IO and REST:
  * the transport looks a request up here and calls what the route names,
- * after the auth hook (net.h) checked the route's requirement. The next
- * issues generate the OpenAPI document from the same table.
+ * after the auth hook (net.h) checked the route's requirement. GET
+ * /openapi.json is generated from the same table (route_t.doc).
  *
  * Patterns. A pattern is literal text with `{name}` segments: `{id}`
  * matches one non-empty path segment (no '/'), never "." or ".." (a
@@ -29,6 +29,7 @@
 #include <stddef.h>
 
 #include "protocol/http_parser.h"
+#include "protocol/openapi.h"
 #include "worker/net/conn.h"
 
 /* A WebSocket endpoint: what happens on its connections. Each endpoint's
@@ -121,6 +122,9 @@ typedef struct route {
     route_http_fn http;
     route_raw_fn raw;
     const char *summary; /* one line, for the OpenAPI document */
+    /* The rest of its OpenAPI description (protocol/openapi.h): operation
+     * id, tag, body schemas per status, parameters. */
+    openapi_doc_t doc;
 } route_t;
 
 enum route_match_rc { ROUTE_NOT_FOUND = 0, ROUTE_FOUND, ROUTE_WRONG_METHOD };

@@ -15,13 +15,13 @@ static void h_dummy(conn_t *c, const http_request_t *req, const route_params_t *
 static const endpoint_t ep_x = {.path = "/ws/x"};
 
 static const route_t table[] = {
-    {"/ws/x", RM_GET, ROUTE_WS, ROUTE_AUTH_TOKEN, &ep_x, NULL, NULL, "ws"},
-    {"/ws/task/{id}", RM_GET, ROUTE_WS, ROUTE_AUTH_TOKEN, &ep_x, NULL, NULL, "task"},
-    {"/health", RM_GET | RM_HEAD, ROUTE_HTTP, ROUTE_AUTH_NONE, NULL, h_dummy, NULL, "h"},
-    {"/api/c/{name}/documents", RM_GET, ROUTE_HTTP, ROUTE_AUTH_TOKEN, NULL, h_dummy, NULL, "l"},
-    {"/api/c/{name}/documents", RM_POST, ROUTE_HTTP, ROUTE_AUTH_ADMIN, NULL, h_dummy, NULL, "a"},
+    {"/ws/x", RM_GET, ROUTE_WS, ROUTE_AUTH_TOKEN, &ep_x, NULL, NULL, "ws", {0}},
+    {"/ws/task/{id}", RM_GET, ROUTE_WS, ROUTE_AUTH_TOKEN, &ep_x, NULL, NULL, "task", {0}},
+    {"/health", RM_GET | RM_HEAD, ROUTE_HTTP, ROUTE_AUTH_NONE, NULL, h_dummy, NULL, "h", {0}},
+    {"/api/c/{name}/documents", RM_GET, ROUTE_HTTP, ROUTE_AUTH_TOKEN, NULL, h_dummy, NULL, "l", {0}},
+    {"/api/c/{name}/documents", RM_POST, ROUTE_HTTP, ROUTE_AUTH_ADMIN, NULL, h_dummy, NULL, "a", {0}},
     {"/api/p/{id}/documents/{doc}/status", RM_POST, ROUTE_HTTP, ROUTE_AUTH_ADMIN, NULL, h_dummy,
-     NULL, "s"},
+     NULL, "s", {0}},
 };
 #define N (sizeof table / sizeof table[0])
 
@@ -123,8 +123,8 @@ static void test_trailing_slash_percent_dots(void)
 static void test_ws_and_raw_take_every_method(void)
 {
     static const route_t t[] = {
-        {"/ws/x", RM_GET, ROUTE_WS, ROUTE_AUTH_NONE, &ep_x, NULL, NULL, "ws"},
-        {"/raw/", RM_GET, ROUTE_RAW, ROUTE_AUTH_NONE, NULL, NULL, NULL, "raw"},
+        {"/ws/x", RM_GET, ROUTE_WS, ROUTE_AUTH_NONE, &ep_x, NULL, NULL, "ws", {0}},
+        {"/raw/", RM_GET, ROUTE_RAW, ROUTE_AUTH_NONE, NULL, NULL, NULL, "raw", {0}},
     };
     route_match_t m;
     CHECK_EQ_INT(route_match(t, 2, "POST", 4, "/ws/x", 5, NULL, &m), ROUTE_FOUND);
