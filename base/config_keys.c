@@ -107,8 +107,8 @@ const struct key_def CONFIG_KEYS[] = {
     {"rag", "chunk_overlap", K_UINT, "200", OFF(chunk_overlap), 0, 50000,
      .desc = "ingestion: characters shared by consecutive chunks"},
 
-    {"conversation", "ping_interval", K_DURATION, "30s", OFF(conv_ping_interval_ms), 100,
-     DAY_MS, .desc = "/ws/conversation: the server sends {\"type\":\"ping\"} this often"},
+    {"conversation", "ping_interval", K_DURATION, "30s", OFF(conv_ping_interval_ms), 100, DAY_MS,
+     .desc = "/ws/conversation: the server sends {\"type\":\"ping\"} this often"},
     {"conversation", "pong_timeout", K_DURATION, "10s", OFF(conv_pong_timeout_ms), 100, DAY_MS,
      .desc = "/ws/conversation: closed (1008) when no {\"type\":\"pong\"} comes this long "
              "after a ping"},
@@ -180,6 +180,25 @@ const struct key_def CONFIG_KEYS[] = {
     {"llm", "analysis", K_ENUM, "backend", OFF(llm_analysis_backend), .names = LLM_ANALYSIS,
      .desc = "query intent/entities: backend (asked in parallel, rules as fallback) or rules"},
 
+    {"webhook", "endpoints", K_WEBHOOKS, "", OFF(webhook_endpoints_raw),
+     .desc = "comma list of \"URL event...\" (critical_objection task_completed task_failed, *)"},
+    {"webhook", "secret_file", K_PATH, "", OFF(webhook_secret_file),
+     .desc = "Standard Webhooks secret (whsec_<base64> or raw bytes); empty: unsigned"},
+    {"webhook", "timeout", K_DURATION, "5s", OFF(webhook_timeout_ms), 100, 600000,
+     .desc = "one delivery attempt, connect to answer"},
+    {"webhook", "max_attempts", K_UINT, "8", OFF(webhook_max_attempts), 1, 100,
+     .desc = "attempts before a delivery is dead"},
+    {"webhook", "backoff_base", K_DURATION, "1s", OFF(webhook_backoff_base_ms), 1, DAY_MS,
+     .desc = "delay after the first failed attempt; doubles each time, with jitter"},
+    {"webhook", "backoff_max", K_DURATION, "5m", OFF(webhook_backoff_max_ms), 1, DAY_MS,
+     .desc = "longest delay between two attempts"},
+    {"webhook", "poll_interval", K_DURATION, "1s", OFF(webhook_poll_ms), 10, HOUR_MS,
+     .desc = "how often each worker looks for due deliveries"},
+    {"webhook", "max_inflight", K_UINT, "16", OFF(webhook_max_inflight), 1, 1024,
+     .desc = "deliveries one worker sends at once"},
+    {"webhook", "max_event_bytes", K_SIZE, "64KiB", OFF(webhook_max_event_bytes), KiB, 16 * MiB,
+     .desc = "largest event body; a larger event is refused"},
+
     {"cors", "allowed_origins", K_ORIGINS, "*", OFF(allowed_origins_raw),
      .desc = "* or comma separated origins, e.g. https://app.example.com"},
 
@@ -194,69 +213,16 @@ const struct key_def CONFIG_KEYS[] = {
 
 const size_t CONFIG_N_KEYS = sizeof CONFIG_KEYS / sizeof CONFIG_KEYS[0];
 
-/* ---- value formatting (dump and range messages) ---- */
-
-static void format_size(double bytes, char *buf, size_t n)
-{
-    static const struct {
-        double unit;
-        const char *suffix;
-    } units[] = {
-        {GiB, "GiB"},
-        {MiB, "MiB"},
-        {KiB, "KiB"},
-    };
-    uint64_t b = (uint64_t)bytes;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        uint64_t u = (uint64_t)units[i].unit;
-        if (b >= u && b % u == 0) {
-            snprintf(buf, n, "%llu%s", (unsigned long long)(b / u), units[i].suffix);
-            return;
-        }
-    }
-    snprintf(buf, n, "%llu", (unsigned long long)b);
-}
-
-static void format_duration(double ms, char *buf, size_t n)
-{
-    uint64_t v = (uint64_t)ms;
-    if (v && v % (uint64_t)HOUR_MS == 0)
-        snprintf(buf, n, "%lluh", (unsigned long long)(v / (uint64_t)HOUR_MS));
-    else if (v && v % 60000 == 0)
-        snprintf(buf, n, "%llum", (unsigned long long)(v / 60000));
-    else if (v && v % 1000 == 0)
-        snprintf(buf, n, "%llus", (unsigned long long)(v / 1000));
-    else
-        snprintf(buf, n, "%llums", (unsigned long long)v);
-}
-
-/* Reads back as the same double; 15 digits keeps 0.1 as "0.1". */
-static void format_double(double d, char *buf, size_t n)
-{
-    snprintf(buf, n, "%.15g", d);
-    if (strtod(buf, NULL) != d) snprintf(buf, n, "%.17g", d);
-}
-
-static void format_number(const struct key_def *k, double v, char *buf, size_t n)
-{
-    switch (k->kind) {
-    case K_SIZE: format_size(v, buf, n); break;
-    case K_DURATION: format_duration(v, buf, n); break;
-    case K_DOUBLE: format_double(v, buf, n); break;
-    default: snprintf(buf, n, "%.0f", v); break;
-    }
-}
-
 /* "16..64MiB", "at least 1", "more than 0" ... for error messages. */
 static void range_text(const struct key_def *k, char *buf, size_t n)
 {
     char lo[32], hi[32];
-    format_number(k, k->min, lo, sizeof lo);
+    config_format_number(k, k->min, lo, sizeof lo);
     if (isinf(k->max)) {
         snprintf(buf, n, "%s %s", k->open_min ? "more than" : "at least", lo);
         return;
     }
-    format_number(k, k->max, hi, sizeof hi);
+    config_format_number(k, k->max, hi, sizeof hi);
     if (k->open_min)
         snprintf(buf, n, "more than %s, at most %s", lo, hi);
     else if (k->kind == K_WORKERS)
@@ -509,6 +475,7 @@ static int set_key(ragws_config_t *cfg, const struct key_def *k, const char *v, 
     case K_CIDRS: return config_set_cidrs(cfg, v, msg, len);
     case K_ALGS: return config_set_algs(cfg, v, msg, len);
     case K_PATHS: return config_set_paths(field, v, msg, len);
+    case K_WEBHOOKS: return config_set_webhooks(cfg, v, msg, len);
     case K_ENUM: return set_enum(k, field, v, msg, len);
     }
     return fail(msg, len, "internal error: key without a type");
@@ -528,16 +495,17 @@ void config_format_value(const ragws_config_t *cfg, const struct key_def *k, cha
         else
             snprintf(buf, n, "auto");
         break;
-    case K_DURATION: format_duration(*(const uint32_t *)field, buf, n); break;
-    case K_SIZE: format_size((double)*(const size_t *)field, buf, n); break;
+    case K_DURATION: config_format_duration(*(const uint32_t *)field, buf, n); break;
+    case K_SIZE: config_format_size((double)*(const size_t *)field, buf, n); break;
     case K_UINT: snprintf(buf, n, "%u", (unsigned)*(const uint32_t *)field); break;
-    case K_DOUBLE: format_double(*(const double *)field, buf, n); break;
+    case K_DOUBLE: config_format_double(*(const double *)field, buf, n); break;
     case K_PATH:
     case K_STRING:
     case K_ORIGINS:
     case K_CIDRS:
     case K_ALGS:
-    case K_PATHS: snprintf(buf, n, "%s", (const char *)field); break;
+    case K_PATHS:
+    case K_WEBHOOKS: snprintf(buf, n, "%s", (const char *)field); break;
     case K_ENUM: snprintf(buf, n, "%s", k->names[*(const int *)field]); break;
     }
 }
