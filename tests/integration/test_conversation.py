@@ -437,3 +437,60 @@ async def test_storage_unavailable_keeps_the_connection(ctx):
     st, _, body = await s.http("POST", f"/api/process?session_id={sid}",
                                body=msg("client", "Et maintenant ?", "neutral", "neutral"))
     assert st == 503 and json.loads(body)["error"]["code"] == "STORAGE_UNAVAILABLE", body
+
+
+@timeout(60)
+async def test_strong_objection_posts_critical_objection_webhook(ctx):
+    from harness import free_port
+    got = []
+
+    async def serve(reader, writer):
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                hdrs = {k.strip().lower(): v.strip()
+                        for k, v in (h.split(":", 1) for h in head[1:] if ":" in h)}
+                body = await reader.readexactly(int(hdrs.get("content-length", "0")))
+                got.append((head[0].split(" ")[1], json.loads(body)))
+                writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    port = free_port()
+    recv = await asyncio.start_server(serve, "127.0.0.1", port)
+    try:
+        s = await ctx.server({"webhook.endpoints":
+                              f"http://127.0.0.1:{port}/alerts critical_objection"})
+        sid = f"call-{uuid.uuid4().hex[:10]}"
+        ws = await ctx.ws(s, f"/ws/conversation?session_id={sid}")
+        await recv_json(ws)
+        await play(ws, FRENCH_CALL[:3])
+        assert got == []  # no strong objection yet
+        [sg] = await play(ws, FRENCH_CALL[3:4])
+        assert "strong objection" in sg["signals_detected"]
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.05)
+        [(path, ev)] = got
+        assert path == "/alerts" and ev["event"] == "critical_objection", ev
+        assert isinstance(ev["timestamp"], str) and ev["timestamp"], ev
+        assert ev["data"]["session_id"] == sid
+        assert ev["data"]["message"] == msg(*FRENCH_CALL[3])
+        assert ev["data"]["suggestion"] == sg
+        # the REST twins raise it too
+        st, _, body = await s.http("POST", f"/api/process?session_id={sid}",
+                                   body=msg("client", "Hors de question, annulez tout.",
+                                            "negative", "anger"))
+        assert st == 200 and "strong objection" in json.loads(body)["signals_detected"], body
+        for _ in range(100):
+            if len(got) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert got[1][1]["data"]["message"]["text"] == "Hors de question, annulez tout."
+    finally:
+        recv.close()
+        await recv.wait_closed()
