@@ -33,6 +33,10 @@ struct conv_job {
     conv_suggestion_t rules; /* computed with the history; the fallback */
     loop_timer_t later;
     char err[24], code[32], details[128];
+    /* the answer, held while its row is committed (finish -> deliver) */
+    conv_suggestion_t final;
+    char *final_json;
+    int final_default;
 };
 
 static conv_job_t *jobs;
@@ -52,6 +56,7 @@ static void job_free(conv_job_t *j)
     if (j->next) j->next->prev = j->prev;
     loop_timer_stop(svc->loop, &j->later);
     buf_free(&j->answer);
+    free(j->final_json);
     conv_input_free(&j->in);
     free(j->owner);
     free(j);
@@ -89,29 +94,50 @@ static void emit_critical(const conv_job_t *j, const conv_suggestion_t *s)
     free(data);
 }
 
-/* Store, publish, notify: the end of every job that got its input stored. */
-static void finish(conv_job_t *j, const conv_suggestion_t *s, const char *source, int is_default)
+/* Publish and notify, once the suggestion's row is committed (or could
+ * not be): a client reading the history after the answer finds it. */
+static void deliver(conv_job_t *j)
 {
-    char *json = conv_suggestion_encode(s);
-    char *meta = conv_suggestion_metadata(s, source, (long long)j->msg_id);
+    const conv_suggestion_t *s = &j->final;
+    const char *json = j->final_json;
     int published = 0;
-    if (meta && j->conv_id) store_conv_suggestion(j->conv_id, s->direction, meta, NULL, NULL);
-    if (json && !is_default) {
+    if (json && !j->final_default) {
         char ch[CONV_SESSION_MAX + 32];
         if (conv_channel(ch, sizeof ch, j->sid) > 0)
             published = svc->publish(ch, strlen(ch), json, strlen(json)) == 0;
     }
-    if (!is_default && conv_sugg_has_signal(s, SIG_STRONG)) emit_critical(j, s);
+    if (!j->final_default && conv_sugg_has_signal(s, SIG_STRONG)) emit_critical(j, s);
     if (!j->detached) {
         if (json)
-            j->ev.on_done(j->ud, s, json, published, is_default);
+            j->ev.on_done(j->ud, s, json, published, j->final_default);
         else
             j->ev.on_error(j->ud, "internal_error", "INTERNAL_ERROR",
                            "the suggestion could not be encoded");
     }
-    free(json);
-    free(meta);
     job_free(j);
+}
+
+static void stored_cb(void *ud, PGresult *res, const char *err)
+{
+    conv_job_t *j = ud;
+    j->req = NULL;
+    if (err) log_warn("conversation %s: suggestion not stored: %s", j->sid, err);
+    (void)res;
+    deliver(j);
+}
+
+/* Store, then publish and notify: the end of every job that got its input stored. */
+static void finish(conv_job_t *j, const conv_suggestion_t *s, const char *source, int is_default)
+{
+    j->final = *s;
+    j->final_default = is_default;
+    j->final_json = conv_suggestion_encode(s);
+    char *meta = conv_suggestion_metadata(s, source, (long long)j->msg_id);
+    j->req = meta && j->conv_id
+                 ? store_conv_suggestion(j->conv_id, s->direction, meta, stored_cb, j)
+                 : NULL;
+    free(meta);
+    if (!j->req) deliver(j); /* storage refused at once: answer anyway */
 }
 
 static void finish_default(conv_job_t *j)
