@@ -136,6 +136,9 @@ typedef struct ragws_config {
     uint32_t llm_builtin_token_ms; /* builtin backend: pause between tokens */
     int llm_analysis_backend;      /* 1: ask the backend for intent/entities */
 
+    /* [ui] */
+    int ui_enabled; /* 1: GET / serves the browser UI (worker/api/rest_ui.h) */
+
     /* [cors] */
     char allowed_origins_raw[2048];            /* "*" or comma separated origins */
     char *allowed_origins[CONFIG_MAX_ORIGINS]; /* point into a private copy */

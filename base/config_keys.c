@@ -15,6 +15,7 @@
 static const char *const LOG_FORMATS[] = {"text", "json", NULL};
 static const char *const LOG_LEVELS[] = {"debug", "info", "warn", "error", NULL};
 static const char *const AUTH_MODES[] = {"off", "jwt", NULL};
+static const char *const NO_YES[] = {"no", "yes", NULL};
 static const char *const LLM_BACKENDS[] = {"builtin", "openai", "ollama", NULL};
 static const char *const LLM_ANALYSIS[] = {"rules", "backend", NULL};
 
@@ -165,6 +166,9 @@ const struct key_def CONFIG_KEYS[] = {
      .desc = "builtin backend: pause between streamed tokens"},
     {"llm", "analysis", K_ENUM, "backend", OFF(llm_analysis_backend), .names = LLM_ANALYSIS,
      .desc = "query intent/entities: backend (asked in parallel, rules as fallback) or rules"},
+
+    {"ui", "enabled", K_ENUM, "yes", OFF(ui_enabled), .names = NO_YES,
+     .desc = "yes: GET / serves the browser UI; no: GET / and /ui/* answer 404"},
 
     {"cors", "allowed_origins", K_ORIGINS, "*", OFF(allowed_origins_raw),
      .desc = "* or comma separated origins, e.g. https://app.example.com"},
