@@ -31,7 +31,24 @@ function onMessage(m, send) {
   }
 }
 
-export function start() {
+/** Does this server serve /ws/conversation (issue 10)? From its route table. */
+async function served() {
+  try {
+    const r = await fetch('/openapi.json');
+    if (!r.ok) return true;
+    const doc = await r.json();
+    return Boolean(doc.paths && doc.paths['/ws/conversation']);
+  } catch {
+    return true;
+  }
+}
+
+export async function start() {
+  if (!(await served())) {
+    $('as-session').textContent = 'not available: this server does not serve /ws/conversation';
+    $('as-form').querySelector('button[type=submit]').disabled = true;
+    return;
+  }
   const path = () => (session ? `/ws/conversation?session_id=${encodeURIComponent(session)}` : '/ws/conversation');
   live = new Live(path(), { onMessage, label: '/ws/conversation' });
   // a reconnect resumes the same session (its memory is stored)

@@ -28,8 +28,14 @@ function ask(question) {
   c.id = id;
   pending.set(id, c);
   const ctl = (action) => query.send({ type: 'control', request_id: id, data: { action } });
-  const pause = el('button', { type: 'button', class: 'small', onclick: () => { ctl('pause'); pause.disabled = true; resume.disabled = false; c.stage.textContent = 'paused'; } }, 'Pause');
-  const resume = el('button', { type: 'button', class: 'small', disabled: true, onclick: () => { ctl('resume'); pause.disabled = false; resume.disabled = true; } }, 'Resume');
+  const pause = el('button', {
+    type: 'button', class: 'small',
+    onclick: () => { ctl('pause'); c.paused = true; pause.disabled = true; resume.disabled = false; c.stage.textContent = 'paused'; },
+  }, 'Pause');
+  const resume = el('button', {
+    type: 'button', class: 'small', disabled: true,
+    onclick: () => { ctl('resume'); c.paused = false; pause.disabled = false; resume.disabled = true; c.stage.textContent = 'resumed'; },
+  }, 'Resume');
   const cancel = el('button', { type: 'button', class: 'small secondary', onclick: () => ctl('cancel') }, 'Cancel');
   c.buttons = [pause, resume, cancel];
   c.tools.append(pause, resume, cancel);
@@ -49,7 +55,7 @@ function onQuery(m) {
   const c = pending.get(m.request_id);
   if (!c) return;
   const d = m.data || {};
-  if (m.type === 'status') c.stage.textContent = `${d.stage} (${Math.round((d.progress || 0) * 100)} %)${d.message ? `: ${d.message}` : ''}`;
+  if (m.type === 'status') { if (!c.paused) c.stage.textContent = `${d.stage} (${Math.round((d.progress || 0) * 100)} %)${d.message ? `: ${d.message}` : ''}`; }
   else if (m.type === 'token') c.text.append(d.content);
   else if (m.type === 'citation') {
     const conf = d.confidence === undefined ? '' : ` · confidence ${Math.round(d.confidence * 100)} %`;

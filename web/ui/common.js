@@ -254,6 +254,7 @@ export function liveChart(parent, title, seriesNames, { keep = 120, unit = '' } 
       if (data[0].length > keep) for (const s of data) s.shift();
       points++;
       fig.dataset.points = String(points);
+      fig.dataset.last = JSON.stringify(values.map((v) => (v === undefined || v === null ? null : Number(v))));
       plot.setData(data);
     },
   };
