@@ -86,6 +86,7 @@ function pngColours(buf) {
 async function shot(p, name) {
   fs.mkdirSync(SHOTS, { recursive: true });
   const file = path.join(SHOTS, `${name}.png`);
+  await p.evaluate(() => window.scrollTo(0, 0));
   await p.screenshot({ path: file, fullPage: false });
   const png = pngColours(fs.readFileSync(file));
   assert.ok(png.colours > 20, `${file} is not blank (${png.colours} colours)`);

@@ -66,7 +66,7 @@ function onQuery(m) {
     pending.delete(m.request_id);
     finish(c);
     c.stage.textContent = 'complete';
-    c.meta.textContent = `${d.tokens_generated} tokens · ${d.sources_used} sources · ${d.total_time} s · ${d.processing_mode}`
+    c.meta.textContent = `${d.tokens_generated} tokens · ${d.sources_used} sources · ${Number(d.total_time).toFixed(2)} s · ${d.processing_mode}`
       + (d.query_analysis ? ` · intent ${d.query_analysis.intent}` : '');
     if (d.conversation_id) {
       c.meta.append(' · ', el('button', { type: 'button', class: 'link', onclick: () => loadHistory(String(d.conversation_id)) },

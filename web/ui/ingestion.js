@@ -43,14 +43,22 @@ function watch(id) {
   const list = $('tasklog');
   list.replaceChildren(el('li', { class: 'hint' }, 'connecting…'));
   $('tasklog-id').textContent = `#${id}`;
+  // the stored lines (GET /api/tasks/{id}) and the live ones, each once
+  const seen = new Set();
+  const add = (l) => {
+    const key = `${l.timestamp}|${l.level}|${l.message}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    logLine(list, line(l.level, l.message, l.timestamp), 500);
+  };
   api('GET', `/api/tasks/${id}`).then((t) => {
-    list.replaceChildren(...(t.logs || []).map((l) => line(l.level, l.message, l.timestamp)).reverse());
+    for (const l of t.logs || []) add(l);
     if (!list.children.length) list.append(el('li', { class: 'hint' }, 'no log lines yet'));
   }).catch(() => {});
   taskLog = new Live(`/ws/task/${id}`, {
     label: `/ws/task/${id}`,
     onMessage: (m) => {
-      if (m.type === 'task_log') logLine(list, line(m.level, m.message, m.timestamp), 500);
+      if (m.type === 'task_log') add(m);
       else if (m.type === 'task_update' && m.task) {
         tasks.set(m.task.id, m.task);
         renderTasks();
