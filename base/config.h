@@ -19,6 +19,23 @@ enum { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_WARN = 2, LOG_LEVEL_ER
 
 #define CONFIG_MAX_ORIGINS 32
 #define CONFIG_MAX_PROXIES 32
+#define CONFIG_MAX_WEBHOOKS 8
+#define CONFIG_WEBHOOK_URL_MAX 1024
+
+/* Outbound webhook events (webhook.endpoints), one bit each; the names
+ * are config_webhook_event_name(bit index). */
+enum {
+    CONFIG_WH_CRITICAL_OBJECTION = 1 << 0,
+    CONFIG_WH_TASK_COMPLETED = 1 << 1,
+    CONFIG_WH_TASK_FAILED = 1 << 2,
+};
+#define CONFIG_WH_N_EVENTS 3
+
+/* One item of webhook.endpoints: a URL and the events it receives. */
+typedef struct config_webhook {
+    char url[CONFIG_WEBHOOK_URL_MAX];
+    uint32_t events; /* CONFIG_WH_* bits */
+} config_webhook_t;
 
 /* JWT algorithms (auth.algorithms), one bit each. */
 enum {
@@ -136,6 +153,19 @@ typedef struct ragws_config {
     uint32_t llm_builtin_token_ms; /* builtin backend: pause between tokens */
     int llm_analysis_backend;      /* 1: ask the backend for intent/entities */
 
+    /* [webhook] */
+    char webhook_endpoints_raw[PATH_MAX]; /* "URL event..., URL event..." */
+    config_webhook_t webhooks[CONFIG_MAX_WEBHOOKS];
+    size_t n_webhooks;
+    char webhook_secret_file[PATH_MAX]; /* Standard Webhooks secret; empty: unsigned */
+    uint32_t webhook_timeout_ms;        /* one delivery attempt, connect to answer */
+    uint32_t webhook_max_attempts;      /* attempts before a delivery is dead */
+    uint32_t webhook_backoff_base_ms;   /* delay after the first failure, doubling */
+    uint32_t webhook_backoff_max_ms;    /* ceiling of that delay */
+    uint32_t webhook_poll_ms;           /* how often a worker looks for due deliveries */
+    uint32_t webhook_max_inflight;      /* deliveries sent at once by one worker */
+    size_t webhook_max_event_bytes;     /* largest event body */
+
     /* [ui] */
     int ui_enabled; /* 1: GET / serves the browser UI (worker/api/rest_ui.h) */
 
@@ -173,6 +203,11 @@ int config_set(ragws_config_t *cfg, const char *section, const char *key, const 
 
 /* Number of workers to fork (resolves auto). */
 int config_worker_count(const ragws_config_t *cfg);
+
+/* The name of webhook event bit i ("critical_objection" ...), NULL past
+ * the last; and the bit of a name (0 when unknown). */
+const char *config_webhook_event_name(int i);
+uint32_t config_webhook_event_bit(const char *name);
 
 /* Is this Origin header value allowed by cors.allowed_origins? */
 int config_origin_allowed(const ragws_config_t *cfg, const char *origin, size_t len);

@@ -5,6 +5,7 @@
  *                   durations, sizes, enums, listen), lookup and setters
  *   config_lists.c  comma-list values: origins, trusted proxies (CIDRs),
  *                   JWT algorithms, protected paths; and their queries
+ *   config_webhook.c  webhook.endpoints: URLs and their events
  *   config.c        loading a file and -o overrides, derived values, dump
  *
  * Every setter writes what is wrong into msg (no location prefix) and
@@ -46,6 +47,7 @@ enum kind {
     K_CIDRS,    /* address/CIDR list -> trusted_proxies_raw and the parsed list */
     K_ALGS,     /* JWT algorithm names -> auth_algorithms_raw and auth_alg_mask */
     K_PATHS,    /* auth.endpoints: "/path" or "/prefix*" items -> char[PATH_MAX] */
+    K_WEBHOOKS, /* webhook.endpoints: "URL event..." items -> raw text and cfg->webhooks */
 };
 
 struct key_def {
@@ -94,5 +96,8 @@ int config_set_origins(ragws_config_t *cfg, const char *v, char *msg, size_t len
 int config_set_cidrs(ragws_config_t *cfg, const char *v, char *msg, size_t len);
 int config_set_algs(ragws_config_t *cfg, const char *v, char *msg, size_t len);
 int config_set_paths(char *field, const char *v, char *msg, size_t len);
+
+/* config_webhook.c */
+int config_set_webhooks(ragws_config_t *cfg, const char *v, char *msg, size_t len);
 
 #endif

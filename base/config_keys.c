@@ -167,6 +167,25 @@ const struct key_def CONFIG_KEYS[] = {
     {"llm", "analysis", K_ENUM, "backend", OFF(llm_analysis_backend), .names = LLM_ANALYSIS,
      .desc = "query intent/entities: backend (asked in parallel, rules as fallback) or rules"},
 
+    {"webhook", "endpoints", K_WEBHOOKS, "", OFF(webhook_endpoints_raw),
+     .desc = "comma list of \"URL event...\" (critical_objection task_completed task_failed, *)"},
+    {"webhook", "secret_file", K_PATH, "", OFF(webhook_secret_file),
+     .desc = "Standard Webhooks secret (whsec_<base64> or raw bytes); empty: unsigned"},
+    {"webhook", "timeout", K_DURATION, "5s", OFF(webhook_timeout_ms), 100, 600000,
+     .desc = "one delivery attempt, connect to answer"},
+    {"webhook", "max_attempts", K_UINT, "8", OFF(webhook_max_attempts), 1, 100,
+     .desc = "attempts before a delivery is dead"},
+    {"webhook", "backoff_base", K_DURATION, "1s", OFF(webhook_backoff_base_ms), 1, DAY_MS,
+     .desc = "delay after the first failed attempt; doubles each time, with jitter"},
+    {"webhook", "backoff_max", K_DURATION, "5m", OFF(webhook_backoff_max_ms), 1, DAY_MS,
+     .desc = "longest delay between two attempts"},
+    {"webhook", "poll_interval", K_DURATION, "1s", OFF(webhook_poll_ms), 10, HOUR_MS,
+     .desc = "how often each worker looks for due deliveries"},
+    {"webhook", "max_inflight", K_UINT, "16", OFF(webhook_max_inflight), 1, 1024,
+     .desc = "deliveries one worker sends at once"},
+    {"webhook", "max_event_bytes", K_SIZE, "64KiB", OFF(webhook_max_event_bytes), KiB, 16 * MiB,
+     .desc = "largest event body; a larger event is refused"},
+
     {"ui", "enabled", K_ENUM, "yes", OFF(ui_enabled), .names = NO_YES,
      .desc = "yes: GET / serves the browser UI; no: GET / and /ui/* answer 404"},
 
@@ -499,6 +518,7 @@ static int set_key(ragws_config_t *cfg, const struct key_def *k, const char *v, 
     case K_CIDRS: return config_set_cidrs(cfg, v, msg, len);
     case K_ALGS: return config_set_algs(cfg, v, msg, len);
     case K_PATHS: return config_set_paths(field, v, msg, len);
+    case K_WEBHOOKS: return config_set_webhooks(cfg, v, msg, len);
     case K_ENUM: return set_enum(k, field, v, msg, len);
     }
     return fail(msg, len, "internal error: key without a type");
@@ -527,7 +547,8 @@ void config_format_value(const ragws_config_t *cfg, const struct key_def *k, cha
     case K_ORIGINS:
     case K_CIDRS:
     case K_ALGS:
-    case K_PATHS: snprintf(buf, n, "%s", (const char *)field); break;
+    case K_PATHS:
+    case K_WEBHOOKS: snprintf(buf, n, "%s", (const char *)field); break;
     case K_ENUM: snprintf(buf, n, "%s", k->names[*(const int *)field]); break;
     }
 }

@@ -1,7 +1,7 @@
 /* ragws: command line, and the composition root of the program: it hands
  * the master the worker's entry point (worker_main). `ragws -c FILE
  * [-o section.key=value ...]` serves; subcommands (the table below):
- * check-config, publish, migrate, ingest, version (also -v, -V, --version;
+ * check-config, publish, migrate, ingest, tasks, webhooks, version (also -v, -V, --version;
  * -v is "verbose" for check-config only); extract-html and extract-text
  * are internal (the extractor's children, cli/extract_cmd.h). */
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include "cli/extract_cmd.h"
 #include "cli/publish.h"
 #include "cli/tasks.h"
+#include "cli/webhooks.h"
 #include "master/master.h"
 #include "worker/preflight.h"
 #include "worker/worker.h"
@@ -37,6 +38,8 @@ static void usage(FILE *out)
             "       ragws ingest COLLECTION FILE... [-c FILE] [-o ...] index PDF, image, HTML, "
             "text files\n"
             "       ragws tasks [--status S] [-c FILE] [-o ...]        list ingestion tasks\n"
+            "       ragws webhooks list [--status S] | retry ID         outbound webhook "
+            "deliveries\n"
             "       ragws version | -v | -V | --version            print the version\n"
             "       ragws extract-html FILE | extract-text FILE    internal: the text of a file, "
             "as ingestion runs it\n"
@@ -124,6 +127,14 @@ static int cmd_tasks(ragws_config_t *cfg, const cli_args_t *a)
     return cli_tasks(cfg, a->argc, a->argv);
 }
 
+static int cmd_webhooks(ragws_config_t *cfg, const cli_args_t *a)
+{
+    /* --status S: S is a positional word of parse_args too. */
+    int n = a->n_args;
+    if (n == 4 && strcmp(a->args[1], "list") == 0) n = 2;
+    return cli_webhooks(cfg, n, a->args, a->argc, a->argv);
+}
+
 /* Frees cfg on every path (master_run owns it from its start). */
 static int cmd_serve(ragws_config_t *cfg, const cli_args_t *a)
 {
@@ -153,6 +164,7 @@ static const struct subcommand {
     {"migrate", 0, 0, cmd_db},
     {"ingest", 0, 0, cmd_db},
     {"tasks", 0, 0, cmd_tasks},
+    {"webhooks", 0, 0, cmd_webhooks},
     {"serve", 1, 1, cmd_serve},
 };
 

@@ -139,6 +139,8 @@ int curl_io_init(loop_t *loop, void (*after)(void))
     return 0;
 }
 
+int curl_io_active(void) { return g.multi != NULL; }
+
 void curl_io_shutdown(void)
 {
     if (!g.multi) return;

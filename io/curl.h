@@ -32,6 +32,9 @@ struct curl_xfer {
 
 /* curl_global_init and the multi handle. 0, or -1 (logged). */
 int curl_io_init(loop_t *loop, void (*after)(void));
+/* 1 once curl_io_init succeeded (until curl_io_shutdown): a second user
+ * of the process's multi handle starts it only when nobody did. */
+int curl_io_active(void);
 /* Closes cached connections and frees the watches; every transfer must
  * have been closed before. */
 void curl_io_shutdown(void);

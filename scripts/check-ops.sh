@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Checks the operations files: k6 scripts (type-checked against @types/k6),
-# the systemd unit (systemd-analyze verify + offline security score), and
-# the websocat examples. One line per check, "ok - name" or
+# the systemd unit (systemd-analyze verify + offline security score), the
+# websocat examples, the Grafana dashboard and the Prometheus alert rules
+# (scripts/check-grafana.py, promtool). One line per check, "ok - name" or
 # "not ok - name" followed by "#"-prefixed detail; last line
 # "N passed, N failed"; exit status 1 if any check failed.
 #
-# Needs what scripts/deps.sh installs (systemd, node/npm); the only network
-# access is `npm ci` in scripts/k6/.typecheck when its node_modules is
-# missing or older than its package-lock.json.
+# Needs what scripts/deps.sh installs (systemd, node/npm, prometheus for
+# promtool); the only network access is `npm ci` in scripts/k6/.typecheck
+# when its node_modules is missing or older than its package-lock.json.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -171,12 +172,35 @@ check_websocat_doc() {
     $((${#missing[@]} + ${#extra[@]})) "${missing[@]}" "${extra[@]}"
 }
 
+# --- Grafana dashboard and Prometheus alert rules ---------------------------
+
+# scripts/check-grafana.py prints its own "ok - " / "not ok - " lines (the
+# dashboard's structure and PromQL, promtool check rules, promtool test
+# rules); they are counted here. The metric names are checked against a live
+# scrape in tests/integration/test_grafana_alerts.py.
+check_grafana_alerts() {
+  local out line
+  out=$(/usr/bin/python3 scripts/check-grafana.py 2>&1)
+  if ! grep -qE '^(not )?ok - ' <<<"$out"; then
+    report "scripts/check-grafana.py ran" 1 "$out"
+    return
+  fi
+  while IFS= read -r line; do
+    case $line in
+      "ok - "*) passed=$((passed + 1)); echo "$line" ;;
+      "not ok - "*) failed=$((failed + 1)); echo "$line" ;;
+      "#"*) echo "$line" ;;
+    esac
+  done <<<"$out"
+}
+
 check_k6_typecheck
 check_k6_api
 check_systemd_verify
 check_systemd_security
 check_unit_directives
 check_websocat_doc
+check_grafana_alerts
 
 echo "$passed passed, $failed failed"
 ((failed == 0))

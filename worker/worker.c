@@ -21,6 +21,7 @@
 #include "worker/svc/llm.h"
 #include "worker/svc/rag.h"
 #include "worker/svc/svc.h"
+#include "worker/svc/webhook.h"
 #include "worker/net/conn.h"
 #include "worker/net/handoff.h"
 #include "worker/net/ip_table.h"
@@ -152,6 +153,7 @@ static void finish(void)
     if (wk->stopping) return;
     wk->stopping = 1;
     ingest_stop(); /* tasks still running: their leases lapse, another worker takes them */
+    webhook_stop();
     log_info("worker exiting (%u connections left)", net->n_conns);
     while (net->conns) conn_close(net->conns, "worker exit");
     loop_stop(wk->loop);
@@ -181,7 +183,8 @@ static void drain_step(uint64_t now)
     if (!wk->draining) return;
     /* LLM streams too: an answer's follow-up questions are part of it. */
     int idle =
-        rag_jobs_running() == 0 && llm_active_streams() == 0 && ingest_local_running() == 0;
+        rag_jobs_running() == 0 && llm_active_streams() == 0 && ingest_local_running() == 0 &&
+        webhook_inflight() == 0;
     if (wk->draining == 1 && (idle || now >= wk->drain_deadline_ms)) {
         set_draining(2);
         close_all_going_away();
@@ -359,6 +362,7 @@ static void start_services(const ragws_config_t *cfg, shm_region_t *shm, int lis
         log_error("LLM client could not start");
         _exit(2);
     }
+    if (webhook_start() < 0) _exit(2); /* logged; needs io/curl (llm_init) */
     char conninfo[PATH_MAX + 256];
     if (db_resolve_conninfo(cfg, conninfo, sizeof conninfo) < 0 ||
         db_start(wk->loop, cfg, conninfo, db_availability) < 0) {
@@ -407,6 +411,7 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
     loop_run(wk->loop);
 
     conn_flush_dirty();
+    webhook_stop();
     db_stop();
     llm_shutdown();
     auth_shutdown();

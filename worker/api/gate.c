@@ -22,7 +22,10 @@ static int is_json(const http_request_t *req)
 
 /* Cross-site requests cannot reach admin calls: a browser page may send
  * text/plain without a preflight, never application/json, and always
- * says its Origin. */
+ * says its Origin. A GET (admin reads such as /api/webhooks/deliveries)
+ * has no body and changes nothing: it needs no Content-Type (a page of an
+ * unlisted Origin is refused above; without an Origin it cannot read the
+ * answer). */
 static int admin_gate(conn_t *c, const http_request_t *req)
 {
     if (!http_origin_listed(req)) {
@@ -30,7 +33,8 @@ static int admin_gate(conn_t *c, const http_request_t *req)
                            "admin calls accept only an Origin listed in cors.allowed_origins");
         return 0;
     }
-    if (!is_json(req)) {
+    int read_only = http_method_is(req, "GET") || http_method_is(req, "HEAD");
+    if (!read_only && !is_json(req)) {
         http_respond_error(c, 415, "UNSUPPORTED_MEDIA_TYPE",
                            "admin calls take Content-Type: application/json");
         return 0;

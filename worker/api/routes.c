@@ -13,6 +13,7 @@
 #include "worker/api/rest_tasks.h"
 #include "worker/api/rest_ui.h"
 #include "worker/api/rest_upload.h"
+#include "worker/api/rest_webhooks.h"
 #include "worker/api/socketio.h"
 #include "worker/svc/auth.h"
 
@@ -165,6 +166,10 @@ const route_t api_routes[] = {
          DOCP("projectDocumentStatus", "admin", "DocumentStatusRequest",
               "202 RoomPublished, 400, 413",
               PARAMS(P_PROJECT, PATH("doc", "string", "document id")))),
+    HTTP(RM_GET, "/api/webhooks/deliveries", rest_webhook_deliveries, ROUTE_AUTH_ADMIN,
+         "outbound webhook deliveries (?status=pending|delivered|dead)",
+         DOCP("listWebhookDeliveries", "admin", NULL, "200 WebhookDeliveries, 400, 503",
+              PARAMS(Q("status", "string", "pending, delivered or dead")))),
 };
 const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];
 

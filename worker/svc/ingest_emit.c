@@ -10,9 +10,11 @@
 #include "protocol/apiv1.h"
 #include "protocol/monitor.h"
 #include "protocol/socketio.h"
+#include "protocol/webhook.h"
 #include "worker/svc/ingest_internal.h"
 #include "worker/svc/store_tasks.h"
 #include "worker/svc/svc.h"
+#include "worker/svc/webhook.h"
 
 /* Socket.IO project rooms are ring channels "sio:project_<id>" (the
  * prefix of worker/api/socketio.h, which svc may not include). */
@@ -171,6 +173,9 @@ static void notify_end(const ingest_task_view_t *v, const char *outcome)
                                   failed ? "task_failed" : "task_completed", msg, v->id);
     if (p) publish(INGEST_CH_DASHBOARD, p);
     free(p);
+    char *data = webhook_task_data(v->id, v->filename, v->collection, failed ? v->error : NULL);
+    if (data) webhook_emit(failed ? "task_failed" : "task_completed", data);
+    free(data);
 }
 
 void emit_end(const ingest_task_view_t *end, const char *upload_id, const char *project_id,
