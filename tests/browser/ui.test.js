@@ -486,11 +486,11 @@ describe('the browser UI in headless chromium, offline', () => {
     assert.equal(await p.isVisible('#auth-dialog'), true);
     await p.fill('#auth-token', 'abc.def.ghi');
     await p.click('#auth-form button[value=save]');
-    assert.equal(await p.evaluate(() => sessionStorage.getItem('ragws.token')), 'abc.def.ghi');
+    await p.waitForFunction(() => sessionStorage.getItem('ragws.token') === 'abc.def.ghi', null, { timeout: 5000 });
     assert.equal(await p.evaluate(() => localStorage.length), 0, 'nothing kept beyond the tab');
     await p.click('#auth-open');
     await p.click('#auth-form button[value=clear]');
-    assert.equal(await p.evaluate(() => sessionStorage.getItem('ragws.token')), null);
+    await p.waitForFunction(() => sessionStorage.getItem('ragws.token') === null, null, { timeout: 5000 });
     await done(p);
   });
 
