@@ -2,7 +2,7 @@
 // messages in/out per second, ring lag and overruns, latency, CPU and
 // memory), the status of each worker, PostgreSQL and the LLM backend
 // (service_status), and alerts (error_alert) as they arrive.
-import { $, counters, el, fmtTime, Live, liveChart, logLine } from './common.js';
+import { $, api, counters, el, fmtTime, Live, liveChart, logLine } from './common.js';
 
 let charts = null;
 const services = new Map();
@@ -49,4 +49,18 @@ export function start() {
     sys: liveChart(box, 'CPU and memory (%)', ['CPU', 'memory'], { unit: ' %' }),
   };
   new Live('/ws/monitor', { onMessage: onMonitor, label: '/ws/monitor' });
+  $('pub-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const out = $('pub-result');
+    let message;
+    try { message = JSON.parse($('pub-message').value); } catch (e) { out.textContent = `not JSON: ${e.message}`; return; }
+    try {
+      const r = await api('POST', '/api/broadcast', { admin: true, body: { channel: $('pub-channel').value, message } });
+      out.textContent = `published (${r && r.status ? r.status : 'ok'})`;
+      out.classList.remove('bad');
+    } catch (e) {
+      out.textContent = e.message;
+      out.classList.add('bad');
+    }
+  });
 }
