@@ -170,7 +170,7 @@ describe('the browser UI in headless chromium, offline', () => {
     assert.match(csp, /default-src 'self'/);
     assert.match(csp, /script-src 'self';/);
     assert.match(csp, /connect-src 'self' ws: wss:/);
-    assert.doesNotMatch(csp, /https?:|\*/, 'nothing but self (and ws:/wss: for the WebSockets)');
+    assert.doesNotMatch(csp, /https?:|\*|unsafe/, 'nothing but self (and ws:/wss: for the WebSockets)');
     assert.match(page.body, /<script type="module" src="\/ui\/app.js">/);
     const etag = page.headers.etag;
     assert.match(etag, /^"[0-9a-f]{16}"$/);

@@ -11,10 +11,11 @@
 /* Scripts, styles, images and connections only from ragws itself; the
  * WebSockets of the page go to the same host (connect-src 'self' covers
  * ws: and wss: of the same host in current browsers; ws: wss: are listed
- * for the others). uPlot sets inline styles on its elements. */
+ * for the others). No inline script or style: uPlot sizes its elements
+ * through the CSSOM, which CSP does not restrict. */
 #define UI_CSP                                                                                     \
     "Content-Security-Policy: default-src 'self'; script-src 'self'; "                           \
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; "       \
+    "style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; "       \
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n"
 
 #define UI_MAX_ASSETS 64
