@@ -189,6 +189,7 @@ describe('the browser UI in headless chromium, offline', () => {
       ['style.css', 'text/css; charset=utf-8', /--accent/],
       ['uPlot.iife.min.js', 'text/javascript; charset=utf-8', /uPlot \(v1\.6\.32\)/],
       ['uPlot.min.css', 'text/css; charset=utf-8', /\.uplot/],
+      ['favicon.svg', 'image/svg+xml', /<svg /],
     ]) {
       const r = await s.http('GET', `/ui/${file}`);
       assert.equal(r.status, 200, file);
