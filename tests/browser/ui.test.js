@@ -455,6 +455,58 @@ describe('the browser UI in headless chromium, offline', () => {
     await done(p);
   });
 
+  test('assistant view speaks SPEC S4.5 (a stand-in /ws/conversation inside the browser)', { timeout: 60000 }, async () => {
+    // Until the server serves /ws/conversation everywhere, the page talks to
+    // a stand-in that sends the frames of SPEC S4.5 (seed 003); the test
+    // above drives the real endpoint when it is there.
+    const p = await b.browser.newPage();
+    const errors = [];
+    p.on('pageerror', (e) => errors.push(String(e)));
+    const base = `http://127.0.0.1:${ctx.server.port}`;
+    await p.route(`${base}/openapi.json`, (route) => route.fulfill({ json: { paths: { '/ws/conversation': { get: {} } } } }));
+    const got = [];
+    await p.routeWebSocket(/\/ws\/conversation/, (ws) => {
+      ws.send(JSON.stringify({ type: 'session_init', session_id: '7d0f5c1e-2b8a-4c61-9a43-5f0e8d2c9b10' }));
+      ws.onMessage((text) => {
+        const m = JSON.parse(text);
+        got.push(m);
+        if (m.type === 'pong') return;
+        if (!m.speaker || !['client', 'agent'].includes(m.speaker)) {
+          ws.send(JSON.stringify({ error: 'validation_error', details: 'speaker: Field required' }));
+          return;
+        }
+        ws.send(JSON.stringify({ type: 'ping' }));
+        let full = '';
+        for (const t of ['Ask ', 'about ', 'the budget.']) {
+          full += t;
+          ws.send(JSON.stringify({ type: 'token', content: t, full_text: full }));
+        }
+        ws.send(JSON.stringify({
+          questions: ['What budget did you plan for this year?', 'Which option would fit it best?'],
+          signals_detected: ['price_objection', 'churn_risk'],
+          recommended_direction: 'Acknowledge the cost concern, then show the cheaper plan.',
+        }));
+      });
+    });
+    await p.goto(`${base}/#assistant`);
+    await p.waitForFunction(() => document.getElementById('as-session').textContent.startsWith('7d0f5c1e'));
+    await p.fill('#as-text', 'This is far too expensive, I am thinking about cancelling.');
+    await p.selectOption('#as-sentiment', 'negative');
+    await p.fill('#as-emotion', 'frustrated');
+    await p.keyboard.press('Control+Enter');
+    await p.waitForSelector('#as-questions li', { timeout: 10000 });
+    const sent = got.find((m) => m.text);
+    assert.deepEqual(sent, { text: 'This is far too expensive, I am thinking about cancelling.', speaker: 'client', sentiment: 'negative', emotion: 'frustrated', stream: true });
+    assert.ok(got.some((m) => m.type === 'pong'), 'the page answers the server ping');
+    assert.deepEqual(await p.locator('#as-questions li').allTextContents(), ['What budget did you plan for this year?', 'Which option would fit it best?']);
+    assert.deepEqual(await p.locator('#as-signals li').allTextContents(), ['price_objection', 'churn_risk']);
+    assert.match(await p.locator('#as-direction').textContent(), /cheaper plan/);
+    assert.equal(await p.locator('#as-transcript li').count(), 1);
+    await shot(p, 'assistant-standin');
+    assert.deepEqual(errors, []);
+    await p.close();
+  });
+
   test('accessible: every control labelled, keyboard reaches the views, readable 360 px wide', { timeout: 60000 }, async () => {
     const p = await open('chat');
     for (const view of ['chat', 'documents', 'ingestion', 'assistant', 'operations']) {

@@ -65,7 +65,7 @@ export async function start() {
     $('as-transcript').append(el('li', { class: `msg ${msg.speaker}` }, el('span', { class: 'who' }, msg.speaker), el('p', {}, text)));
     $('as-text').value = '';
   });
-  $('as-text').addEventListener('keydown', (ev) => {
+  $('as-form').addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); $('as-form').requestSubmit(); }
   });
 }

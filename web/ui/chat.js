@@ -165,7 +165,7 @@ export function start() {
     const q = $('chat-q').value.trim();
     if (q) ask(q);
   });
-  $('chat-q').addEventListener('keydown', (ev) => {
+  form.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); form.requestSubmit(); }
   });
   $('hist-form').addEventListener('submit', (ev) => { ev.preventDefault(); loadHistory($('hist-id').value.trim()); });
