@@ -111,7 +111,7 @@ FUZZ_LIB_SRC_fuzz_http_parser := protocol/http_parser.c
 FUZZ_LIB_SRC_fuzz_llm_stream := base/buf.c
 FUZZ_LIB_SRC_fuzz_chunked := protocol/http_chunked.c
 FUZZ_LIB_SRC_fuzz_multipart := protocol/multipart.c
-FUZZ_LIB_SRC_fuzz_protocol_msgs := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c base/utf8.c
+FUZZ_LIB_SRC_fuzz_protocol_msgs := protocol/query.c protocol/chat.c protocol/conversation.c protocol/conversation_out.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c base/utf8.c
 FUZZ_LIB_SRC_fuzz_protocol_errors := protocol/query.c protocol/chat.c protocol/publish.c protocol/json_msg.c protocol/envelope.c protocol/socketio.c protocol/apiv1.c protocol/monitor.c protocol/ingest_events.c base/utf8.c
 
 fuzz: deps $(FUZZ_BINS)

@@ -119,6 +119,14 @@ typedef struct ragws_config {
     uint32_t chunk_chars;
     uint32_t chunk_overlap;
 
+    /* [conversation] */
+    uint32_t conv_ping_interval_ms; /* server {"type":"ping"} on /ws/conversation */
+    uint32_t conv_pong_timeout_ms;  /* no pong this long after a ping: closed */
+    uint32_t conv_history_max;      /* inputs of a session the analysis reads */
+    uint32_t conv_batch_max;        /* messages of one /api/analyze-batch */
+    uint32_t conv_max_pending;      /* inputs waiting on one connection */
+    char conv_default_session[PATH_MAX]; /* REST twins without ?session_id= */
+
     /* [ingest] */
     char upload_dir[PATH_MAX];    /* uploaded files, until their task ends */
     uint32_t ingest_max_parallel; /* tasks running at once on this node */

@@ -6,6 +6,7 @@
  *   config_lists.c  comma-list values: origins, trusted proxies (CIDRs),
  *                   JWT algorithms, protected paths; and their queries
  *   config_webhook.c  webhook.endpoints: URLs and their events
+ *   config_format.c   values formatted back as the file writes them
  *   config.c        loading a file and -o overrides, derived values, dump
  *
  * Every setter writes what is wrong into msg (no location prefix) and
@@ -99,5 +100,11 @@ int config_set_paths(char *field, const char *v, char *msg, size_t len);
 
 /* config_webhook.c */
 int config_set_webhooks(ragws_config_t *cfg, const char *v, char *msg, size_t len);
+
+/* config_format.c: "64MiB", "30s", "0.1", or the integer, per k->kind. */
+void config_format_size(double bytes, char *buf, size_t n);
+void config_format_duration(double ms, char *buf, size_t n);
+void config_format_double(double d, char *buf, size_t n);
+void config_format_number(const struct key_def *k, double v, char *buf, size_t n);
 
 #endif

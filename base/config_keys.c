@@ -108,6 +108,20 @@ const struct key_def CONFIG_KEYS[] = {
     {"rag", "chunk_overlap", K_UINT, "200", OFF(chunk_overlap), 0, 50000,
      .desc = "ingestion: characters shared by consecutive chunks"},
 
+    {"conversation", "ping_interval", K_DURATION, "30s", OFF(conv_ping_interval_ms), 100, DAY_MS,
+     .desc = "/ws/conversation: the server sends {\"type\":\"ping\"} this often"},
+    {"conversation", "pong_timeout", K_DURATION, "10s", OFF(conv_pong_timeout_ms), 100, DAY_MS,
+     .desc = "/ws/conversation: closed (1008) when no {\"type\":\"pong\"} comes this long "
+             "after a ping"},
+    {"conversation", "history_max", K_UINT, "200", OFF(conv_history_max), 1, 100000,
+     .desc = "latest inputs of a session the analysis and the REST summaries read"},
+    {"conversation", "batch_max", K_UINT, "500", OFF(conv_batch_max), 1, 100000,
+     .desc = "messages one POST /api/analyze-batch may carry"},
+    {"conversation", "max_pending", K_UINT, "16", OFF(conv_max_pending), 1, 1024,
+     .desc = "inputs waiting for analysis on one /ws/conversation connection"},
+    {"conversation", "default_session", K_STRING, "default", OFF(conv_default_session),
+     .desc = "session of the REST twins called without ?session_id="},
+
     {"ingest", "upload_dir", K_PATH, "var/uploads", OFF(upload_dir),
      .desc = "where uploaded files are written as they arrive (kept until their task ends)"},
     {"ingest", "max_parallel", K_UINT, "2", OFF(ingest_max_parallel), 1, 256,
@@ -203,69 +217,16 @@ const struct key_def CONFIG_KEYS[] = {
 
 const size_t CONFIG_N_KEYS = sizeof CONFIG_KEYS / sizeof CONFIG_KEYS[0];
 
-/* ---- value formatting (dump and range messages) ---- */
-
-static void format_size(double bytes, char *buf, size_t n)
-{
-    static const struct {
-        double unit;
-        const char *suffix;
-    } units[] = {
-        {GiB, "GiB"},
-        {MiB, "MiB"},
-        {KiB, "KiB"},
-    };
-    uint64_t b = (uint64_t)bytes;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        uint64_t u = (uint64_t)units[i].unit;
-        if (b >= u && b % u == 0) {
-            snprintf(buf, n, "%llu%s", (unsigned long long)(b / u), units[i].suffix);
-            return;
-        }
-    }
-    snprintf(buf, n, "%llu", (unsigned long long)b);
-}
-
-static void format_duration(double ms, char *buf, size_t n)
-{
-    uint64_t v = (uint64_t)ms;
-    if (v && v % (uint64_t)HOUR_MS == 0)
-        snprintf(buf, n, "%lluh", (unsigned long long)(v / (uint64_t)HOUR_MS));
-    else if (v && v % 60000 == 0)
-        snprintf(buf, n, "%llum", (unsigned long long)(v / 60000));
-    else if (v && v % 1000 == 0)
-        snprintf(buf, n, "%llus", (unsigned long long)(v / 1000));
-    else
-        snprintf(buf, n, "%llums", (unsigned long long)v);
-}
-
-/* Reads back as the same double; 15 digits keeps 0.1 as "0.1". */
-static void format_double(double d, char *buf, size_t n)
-{
-    snprintf(buf, n, "%.15g", d);
-    if (strtod(buf, NULL) != d) snprintf(buf, n, "%.17g", d);
-}
-
-static void format_number(const struct key_def *k, double v, char *buf, size_t n)
-{
-    switch (k->kind) {
-    case K_SIZE: format_size(v, buf, n); break;
-    case K_DURATION: format_duration(v, buf, n); break;
-    case K_DOUBLE: format_double(v, buf, n); break;
-    default: snprintf(buf, n, "%.0f", v); break;
-    }
-}
-
 /* "16..64MiB", "at least 1", "more than 0" ... for error messages. */
 static void range_text(const struct key_def *k, char *buf, size_t n)
 {
     char lo[32], hi[32];
-    format_number(k, k->min, lo, sizeof lo);
+    config_format_number(k, k->min, lo, sizeof lo);
     if (isinf(k->max)) {
         snprintf(buf, n, "%s %s", k->open_min ? "more than" : "at least", lo);
         return;
     }
-    format_number(k, k->max, hi, sizeof hi);
+    config_format_number(k, k->max, hi, sizeof hi);
     if (k->open_min)
         snprintf(buf, n, "more than %s, at most %s", lo, hi);
     else if (k->kind == K_WORKERS)
@@ -538,10 +499,10 @@ void config_format_value(const ragws_config_t *cfg, const struct key_def *k, cha
         else
             snprintf(buf, n, "auto");
         break;
-    case K_DURATION: format_duration(*(const uint32_t *)field, buf, n); break;
-    case K_SIZE: format_size((double)*(const size_t *)field, buf, n); break;
+    case K_DURATION: config_format_duration(*(const uint32_t *)field, buf, n); break;
+    case K_SIZE: config_format_size((double)*(const size_t *)field, buf, n); break;
     case K_UINT: snprintf(buf, n, "%u", (unsigned)*(const uint32_t *)field); break;
-    case K_DOUBLE: format_double(*(const double *)field, buf, n); break;
+    case K_DOUBLE: config_format_double(*(const double *)field, buf, n); break;
     case K_PATH:
     case K_STRING:
     case K_ORIGINS:

@@ -30,6 +30,14 @@ static json_t *message(const char *role, const char *content)
 char *llm_request_encode(llm_dialect_t dialect, const char *model, const llm_message_t *messages,
                          size_t n, const char *question, double temperature, uint32_t max_tokens)
 {
+    return llm_request_encode_mode(dialect, model, messages, n, question, temperature, max_tokens,
+                                   0);
+}
+
+char *llm_request_encode_mode(llm_dialect_t dialect, const char *model,
+                              const llm_message_t *messages, size_t n, const char *question,
+                              double temperature, uint32_t max_tokens, int json_mode)
+{
     json_t *root = json_object(), *msgs = json_array();
     if (!root || !msgs) {
         json_decref(root);
@@ -45,7 +53,10 @@ char *llm_request_encode(llm_dialect_t dialect, const char *model, const llm_mes
     if (dialect == LLM_DIALECT_OPENAI) {
         json_object_set_new(root, "temperature", json_real(temperature));
         json_object_set_new(root, "max_tokens", json_integer(max_tokens));
+        if (json_mode)
+            json_object_set_new(root, "response_format", json_pack("{s:s}", "type", "json_object"));
     } else {
+        if (json_mode) json_object_set_new(root, "format", json_string("json"));
         json_t *o = json_object();
         json_object_set_new(o, "temperature", json_real(temperature));
         json_object_set_new(o, "num_predict", json_integer(max_tokens));

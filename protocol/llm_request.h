@@ -29,5 +29,10 @@ typedef enum { LLM_DIALECT_OPENAI, LLM_DIALECT_OLLAMA } llm_dialect_t;
  * 0.29999...). malloc'd, compact; NULL when out of memory. */
 char *llm_request_encode(llm_dialect_t dialect, const char *model, const llm_message_t *messages,
                          size_t n, const char *question, double temperature, uint32_t max_tokens);
+/* The same; json_mode asks for a JSON object answer: "response_format":
+ * {"type":"json_object"} (openai) or "format":"json" (ollama). */
+char *llm_request_encode_mode(llm_dialect_t dialect, const char *model,
+                              const llm_message_t *messages, size_t n, const char *question,
+                              double temperature, uint32_t max_tokens, int json_mode);
 
 #endif

@@ -27,6 +27,7 @@ than the one asked for, e.g. a router falling back).
   stall     200 and the headers, then nothing until the client leaves.
   inerror   two tokens, then an error object inside the stream.
   drop      three tokens, then the connection closes without an end marker.
+  json      like ok, with JSON_SCRIPT: a /ws/conversation suggestion object.
 
 Every streamed response uses chunked encoding on a keep-alive connection.
 Between writes the server watches the socket, and a failed write also
@@ -61,7 +62,12 @@ SCRIPT = [
     " words", " to", " make", " it", " long", " enough", ".",
 ]
 
-MODES = ("ok", "crlf", "error500", "stall", "inerror", "drop")
+# mode json: a conversation suggestion as a JSON object (JSON mode), in pieces
+JSON_SCRIPT = ['{"questions": ["Quel budget', ' aviez-vous en tête ?"],', ' "signals_detected":',
+               ' ["pricing objection"],', ' "recommended_direction":',
+               ' "Proposez une formule adaptée au budget."}']
+
+MODES = ("ok", "crlf", "error500", "stall", "inerror", "drop", "json")
 
 log_lock = threading.Condition()
 log = []  # one dict per generation request
@@ -228,7 +234,9 @@ class Handler(BaseHTTPRequestHandler):
         crlf = mode == "crlf"
         nl = "\r\n" if crlf else "\n"
         tokens = SCRIPT
-        if mode == "inerror":
+        if mode == "json":
+            tokens = JSON_SCRIPT
+        elif mode == "inerror":
             tokens = SCRIPT[:2]
         elif mode == "drop":
             tokens = SCRIPT[:3]

@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "worker/svc/auth.h"
+#include "worker/svc/conversation.h"
 #include "worker/svc/ingest.h"
 #include "worker/svc/ingest_ops.h"
 #include "io/pg.h"
@@ -411,6 +412,7 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
     loop_run(wk->loop);
 
     conn_flush_dirty();
+    conv_shutdown(); /* its jobs wait on PostgreSQL or the LLM */
     webhook_stop();
     db_stop();
     llm_shutdown();

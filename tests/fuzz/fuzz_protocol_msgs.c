@@ -1,5 +1,6 @@
 /* libFuzzer target: every client-message decoder of protocol/ (the
- * /ws/query envelope, /chat/ws, publishing, Socket.IO packets and
+ * /ws/query envelope, /chat/ws, /ws/conversation and its batch,
+ * publishing, Socket.IO packets and
  * Engine.IO long-polling bodies). Invariants: no crash, no
  * leak, and a successful parse yields values inside their documented
  * ranges. */
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "protocol/chat.h"
+#include "protocol/conversation.h"
 #include "protocol/publish.h"
 #include "protocol/query.h"
 #include "protocol/socketio.h"
@@ -38,6 +40,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (c.kind == CHAT_REACTION && (!c.reaction || !c.message_id[0])) abort();
     }
     chat_msg_free(&c);
+
+    conv_input_t ci;
+    conv_errs_t ce;
+    if (conv_input_parse((const char *)data, size, &ci, &ce) == 0) {
+        if (!ci.text || !ci.text[0] ||
+            (strcmp(ci.speaker, "client") && strcmp(ci.speaker, "agent")))
+            abort();
+        conv_input_free(&ci);
+    } else {
+        char txt[1024];
+        char *j = conv_422(&ce);
+        conv_errs_text(&ce, txt, sizeof txt);
+        if (ce.n < 1 || !j) abort();
+        free(j);
+    }
+    conv_input_t *ins;
+    size_t nins;
+    char *cid;
+    if (conv_batch_parse((const char *)data, size, 100, &ins, &nins, &cid, &ce) == 0) {
+        for (size_t i = 0; i < nins; i++) conv_input_free(&ins[i]);
+        free(ins);
+        free(cid);
+    }
+    conv_suggestion_t sg;
+    char *txt0 = strndup((const char *)data, size);
+    if (txt0 && conv_suggestion_from_llm(txt0, &sg) == 0 && (!sg.nq || !sg.direction[0])) abort();
+    free(txt0);
 
     publish_req_t p;
     if (publish_parse((const char *)data, size, &p, &code, err, sizeof err) == 0) {

@@ -133,6 +133,31 @@ static void process_metrics(shm_region_t *shm, buf_t *b)
 
 /* The metric name of a shared statistic, where the field name is not one
  * in base units (bytes_in -> received_bytes ...); NULL: not exported. */
+/* The tasks table's counts by state (all nodes), as the workers' queue
+ * pollers last read them, and this node's ingestion places in use. */
+static void ingest_metrics(shm_region_t *shm, buf_t *b)
+{
+    const shm_ingest_t *g = &shm->ingest;
+    sb_printf(b, "# HELP ragws_ingest_tasks Ingestion tasks by state (tasks table, all nodes)\n"
+                 "# TYPE ragws_ingest_tasks gauge\n");
+    const struct {
+        const char *state;
+        const _Atomic uint64_t *v;
+    } st[] = {{"queued", &g->queued},
+              {"active", &g->active},
+              {"completed", &g->completed},
+              {"failed", &g->failed},
+              {"cancelled", &g->cancelled}};
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
+        sb_printf(b, "ragws_ingest_tasks{state=\"%s\"} %llu\n", st[i].state,
+                  (unsigned long long)atomic_load(st[i].v));
+    sb_printf(b,
+              "# HELP ragws_ingest_claimed Ingestion places held on this node (claimed tasks) "
+              "(bound: ingest.max_parallel)\n# TYPE ragws_ingest_claimed gauge\n"
+              "ragws_ingest_claimed %u\n",
+              (unsigned)atomic_load(&g->running));
+}
+
 static const char *exported_name(const char *field)
 {
     if (strcmp(field, "bytes_in") == 0) return "received_bytes";
@@ -236,6 +261,7 @@ char *metrics_render(shm_region_t *shm, size_t *len)
               "# TYPE ragws_ring_recovered_locks_total counter\n"
               "ragws_ring_recovered_locks_total %llu\n",
               (unsigned long long)ring_recovered_locks(r));
+    ingest_metrics(shm, &b);
     process_metrics(shm, &b);
     *len = b.len;
     return buf_take(&b);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "worker/api/rest.h"
+#include "worker/api/rest_conversation.h"
 #include "worker/api/rest_docs.h"
 #include "worker/api/rest_projects.h"
 #include "worker/api/rest_rag.h"
@@ -17,7 +18,7 @@
 #include "worker/api/socketio.h"
 #include "worker/svc/auth.h"
 
-extern const endpoint_t ep_apiv1, ep_monitor, ep_publish, ep_query, ep_chat;
+extern const endpoint_t ep_apiv1, ep_monitor, ep_publish, ep_query, ep_chat, ep_conversation;
 extern const endpoint_t ep_upload, ep_collections, ep_dashboard, ep_metrics, ep_active_tasks,
     ep_task;
 
@@ -62,6 +63,7 @@ static int engineio_raw(conn_t *c, const http_request_t *req, const char *body, 
 #define GET_HEAD (RM_GET | RM_HEAD)
 
 #define P_ID      PATH("id", "string", "numeric id")
+#define Q_SESSION Q("session_id", "string", "the session; default: conversation.default_session")
 #define P_PROJECT PATH("id", "string", "project id (Socket.IO room project_<id>)")
 
 const route_t api_routes[] = {
@@ -87,6 +89,10 @@ const route_t api_routes[] = {
        "wsTask", PARAMS(PATH("task_id", "string", "the task's numeric id"))),
     WS("/ws/metrics", ep_metrics, ROUTE_AUTH_TOKEN, "ingestion metrics every interval", "wsMetrics",
        NULL),
+    WS("/ws/conversation", ep_conversation, ROUTE_AUTH_TOKEN,
+       "live conversation assistant: inputs in, suggestions out", "wsConversation",
+       PARAMS(Q("session_id", "string", "resume (or create) this session; default: a new uuid"),
+              Q("stream", "string", "1: token frames before each suggestion"))),
     /* Socket.IO authenticates at CONNECT (its own auth); the requirement
      * says which auth.endpoints entries may name it. */
     {"/socket.io/", GET_HEAD | RM_POST | RM_OPTIONS, ROUTE_RAW, ROUTE_AUTH_TOKEN, NULL, NULL,
@@ -151,6 +157,38 @@ const route_t api_routes[] = {
          "delete a document and its chunks",
          DOCP("deleteDocument", "ingestion", NULL, "200 DocumentDeleted, 400, 404, 503",
               PARAMS(P_ID))),
+    HTTP(RM_POST, "/api/process", rest_conv_process, ROUTE_AUTH_TOKEN,
+         "analyse one conversation input, one suggestion",
+         DOCP("process", "conversation", "InputMessage",
+              "200 OutputSuggestion, 403, 422 HTTPValidationError, 500, 503", PARAMS(Q_SESSION))),
+    HTTP(RM_POST, "/api/webhook/transcription", rest_conv_transcription, ROUTE_AUTH_TOKEN,
+         "a transcribed input of a session -> {session_id, suggestion}",
+         DOCP("webhookTranscription", "conversation", "InputMessage",
+              "200 TranscriptionResult, 403, 422 HTTPValidationError, 500, 503",
+              PARAMS(Q("session_id", "string", "the session (required)")))),
+    HTTP(RM_GET, "/api/conversation/context", rest_conv_context, ROUTE_AUTH_TOKEN,
+         "a session's transcript and figures",
+         DOCP("conversationContext", "conversation", NULL,
+              "200 ConversationContext, 422 HTTPValidationError, 503", PARAMS(Q_SESSION))),
+    HTTP(RM_GET, "/api/conversation/summary", rest_conv_summary, ROUTE_AUTH_TOKEN,
+         "a session's figures and last speaker, emotion, sentiment",
+         DOCP("conversationSummary", "conversation", NULL,
+              "200 ConversationSummaryResponse, 422 HTTPValidationError, 503", PARAMS(Q_SESSION))),
+    HTTP(RM_POST, "/api/conversation/clear", rest_conv_clear, ROUTE_AUTH_TOKEN,
+         "forget a session's memory",
+         DOCP("conversationClear", "conversation", NULL,
+              "200 ConversationCleared, 422 HTTPValidationError, 503", PARAMS(Q_SESSION))),
+    HTTP(RM_POST, "/api/analyze-batch", rest_conv_batch, ROUTE_AUTH_TOKEN,
+         "analyse a whole conversation at once (nothing stored)",
+         DOC("analyzeBatch", "conversation", "ConversationBatch",
+             "200 BatchAnalysis, 422 HTTPValidationError")),
+    HTTP(RM_GET, "/ws/status", rest_conv_status, ROUTE_AUTH_TOKEN,
+         "state of a conversation session",
+         DOCP("wsStatus", "conversation", NULL, "200 WsStatus, 422 HTTPValidationError, 503",
+              PARAMS(Q_SESSION))),
+    HTTP(RM_POST, "/ws/clear", rest_conv_clear, ROUTE_AUTH_TOKEN, "forget a session's memory",
+         DOCP("wsClear", "conversation", NULL,
+              "200 ConversationCleared, 422 HTTPValidationError, 503", PARAMS(Q_SESSION))),
     HTTP(RM_POST, "/api/broadcast", rest_broadcast, ROUTE_AUTH_ADMIN, "publish into a channel",
          DOC("broadcast", "admin", "BroadcastRequest", "202 Published, 400, 413")),
     HTTP(RM_POST, "/api/projects/{id}/broadcast", rest_project_broadcast, ROUTE_AUTH_ADMIN,

@@ -52,6 +52,7 @@ typedef struct llm_request {
     const char *model;   /* NULL = llm.model */
     double temperature;  /* < 0 = llm.temperature */
     uint32_t max_tokens; /* 0 = llm.max_tokens */
+    int json_mode;       /* ask for a JSON object (the backend's JSON mode) */
 } llm_request_t;
 
 typedef struct llm_callbacks {

@@ -24,9 +24,9 @@ __attribute__((format(printf, 3, 4))) static void fail_attempt(llm_stream_t *s, 
 char *llm_http_body(const llm_request_t *req, const char *model, double temperature,
                     uint32_t max_tokens)
 {
-    return llm_request_encode(lg.backend == LLM_OPENAI ? LLM_DIALECT_OPENAI : LLM_DIALECT_OLLAMA,
-                              model, req->messages, req->n_messages, req->question, temperature,
-                              max_tokens);
+    return llm_request_encode_mode(
+        lg.backend == LLM_OPENAI ? LLM_DIALECT_OPENAI : LLM_DIALECT_OLLAMA, model, req->messages,
+        req->n_messages, req->question, temperature, max_tokens, req->json_mode);
 }
 
 static void idle_expired(loop_t *loop, loop_timer_t *t);

@@ -67,8 +67,23 @@ static void test_invalid_utf8(void)
     free(s);
 }
 
+static void test_json_mode(void)
+{
+    const llm_message_t m[1] = {{"user", "Analyse"}};
+    char *s = llm_request_encode_mode(LLM_DIALECT_OPENAI, "m", m, 1, NULL, 0.5, 3, 1);
+    CHECK(s && strstr(s, ",\"response_format\":{\"type\":\"json_object\"}") != NULL);
+    free(s);
+    s = llm_request_encode_mode(LLM_DIALECT_OLLAMA, "m", m, 1, NULL, 0.5, 3, 1);
+    CHECK(s && strstr(s, "\"format\":\"json\"") != NULL);
+    free(s);
+    s = llm_request_encode_mode(LLM_DIALECT_OLLAMA, "m", m, 1, NULL, 0.5, 3, 0);
+    CHECK(s && strstr(s, "format") == NULL);
+    free(s);
+}
+
 int main(void)
 {
+    RUN(test_json_mode);
     RUN(test_openai_shape);
     RUN(test_ollama_shape);
     RUN(test_question_only_and_defaults);
