@@ -450,7 +450,13 @@ describe('the browser UI in headless chromium, offline', () => {
     await p.click('#as-form button[type=submit]');
     await p.waitForSelector('#as-questions li', { timeout: 30000 });
     assert.notEqual(await p.locator('#as-direction').textContent(), '—');
+    assert.ok((await p.locator('#as-signals li').count()) > 0, 'signals detected');
     assert.equal(await p.locator('#as-transcript li').count(), 1);
+    // the session the page shows is the stored one, with the input in it
+    const session = await p.locator('#as-session').textContent();
+    const stored = await ctx.server.http('GET', `/api/conversations/${encodeURIComponent(session)}/messages`);
+    assert.equal(stored.status, 200, stored.body);
+    assert.ok(JSON.parse(stored.body).messages.some((m) => /far too expensive/.test(m.content)), stored.body);
     await shot(p, 'assistant');
     await done(p);
   });
