@@ -35,6 +35,14 @@ DOCS_ASSETS := web/docs/index.html web/docs/docs-init.js $(SWAGGER_UI)/swagger-u
 REL_OBJ  += build/rel/build/gen/docs_assets.o
 ASAN_OBJ += build/asan/build/gen/docs_assets.o
 
+# The browser UI (GET / and /ui/{file}, worker/api/rest_ui.h): web/ui/* and
+# the uPlot charting library from npm, embedded the same way.
+UPLOT     := node_modules/uplot/dist
+UI_ASSETS := $(sort $(wildcard web/ui/*.html web/ui/*.js web/ui/*.css web/ui/*.svg)) \
+             $(UPLOT)/uPlot.iife.min.js $(UPLOT)/uPlot.min.css
+REL_OBJ  += build/rel/build/gen/ui_assets.o
+ASAN_OBJ += build/asan/build/gen/ui_assets.o
+
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 # tests/unit/ mirrors the source tree: tests/unit/base/test_utf8.c tests base/utf8.c.
@@ -79,9 +87,13 @@ build/gen/migrations.c: scripts/embed-sql.sh $(wildcard sql/*.sql)
 # npm keeps the tarballs' old mtimes: the lockfile says when the renderer
 # changed. A clean clone gets node_modules from scripts/deps.sh (npm ci).
 build/gen/docs_assets.c: scripts/embed-assets.sh $(DOCS_ASSETS) package-lock.json
-	sh scripts/embed-assets.sh $@ $(DOCS_ASSETS)
+	sh scripts/embed-assets.sh $@ docs $(DOCS_ASSETS)
 
-$(SWAGGER_UI)/swagger-ui-bundle.js $(SWAGGER_UI)/swagger-ui.css &:
+build/gen/ui_assets.c: scripts/embed-assets.sh $(UI_ASSETS) package-lock.json
+	sh scripts/embed-assets.sh $@ ui $(UI_ASSETS)
+
+$(SWAGGER_UI)/swagger-ui-bundle.js $(SWAGGER_UI)/swagger-ui.css $(UPLOT)/uPlot.iife.min.js \
+$(UPLOT)/uPlot.min.css &:
 	@scripts/deps.sh
 
 build/asan/tests/%: tests/unit/%.c build/asan/libragws.a $(UNIT_HDRS)

@@ -174,6 +174,9 @@ typedef struct ragws_config {
     uint32_t webhook_max_inflight;      /* deliveries sent at once by one worker */
     size_t webhook_max_event_bytes;     /* largest event body */
 
+    /* [ui] */
+    int ui_enabled; /* 1: GET / serves the browser UI (worker/api/rest_ui.h) */
+
     /* [cors] */
     char allowed_origins_raw[2048];            /* "*" or comma separated origins */
     char *allowed_origins[CONFIG_MAX_ORIGINS]; /* point into a private copy */

@@ -15,6 +15,7 @@
 static const char *const LOG_FORMATS[] = {"text", "json", NULL};
 static const char *const LOG_LEVELS[] = {"debug", "info", "warn", "error", NULL};
 static const char *const AUTH_MODES[] = {"off", "jwt", NULL};
+static const char *const NO_YES[] = {"no", "yes", NULL};
 static const char *const LLM_BACKENDS[] = {"builtin", "openai", "ollama", NULL};
 static const char *const LLM_ANALYSIS[] = {"rules", "backend", NULL};
 
@@ -198,6 +199,9 @@ const struct key_def CONFIG_KEYS[] = {
      .desc = "deliveries one worker sends at once"},
     {"webhook", "max_event_bytes", K_SIZE, "64KiB", OFF(webhook_max_event_bytes), KiB, 16 * MiB,
      .desc = "largest event body; a larger event is refused"},
+
+    {"ui", "enabled", K_ENUM, "yes", OFF(ui_enabled), .names = NO_YES,
+     .desc = "yes: GET / serves the browser UI; no: GET / and /ui/* answer 404"},
 
     {"cors", "allowed_origins", K_ORIGINS, "*", OFF(allowed_origins_raw),
      .desc = "* or comma separated origins, e.g. https://app.example.com"},

@@ -12,6 +12,7 @@
 #include "worker/api/rest_projects.h"
 #include "worker/api/rest_rag.h"
 #include "worker/api/rest_tasks.h"
+#include "worker/api/rest_ui.h"
 #include "worker/api/rest_upload.h"
 #include "worker/api/rest_webhooks.h"
 #include "worker/api/socketio.h"
@@ -116,6 +117,13 @@ const route_t api_routes[] = {
          "the documentation page's embedded assets (scripts, styles)",
          DOCP("docsAsset", "docs", NULL, "200 @asset, 404",
               PARAMS(PATH("file", "string", "asset name, e.g. swagger-ui-bundle.js")))),
+    HTTP(GET_HEAD, "/", rest_ui_page, ROUTE_AUTH_NONE,
+         "the browser UI: chat, documents, dashboards, operations (ui.enabled; ETag, 304)",
+         DOC("ui", "ui", NULL, "200 @html, 404")),
+    HTTP(GET_HEAD, "/ui/{file}", rest_ui_asset, ROUTE_AUTH_NONE,
+         "the browser UI's embedded assets (scripts, styles, uPlot; ETag, 304)",
+         DOCP("uiAsset", "ui", NULL, "200 @asset, 404",
+              PARAMS(PATH("file", "string", "asset name, e.g. app.js")))),
     HTTP(RM_POST, "/api/query", rest_post_query, ROUTE_AUTH_TOKEN, "ask a question, one answer",
          DOC("query", "rag", "QueryRequest", "200 QueryResponse, 404, 503")),
     HTTP(RM_GET, "/api/collections", rest_get_collections, ROUTE_AUTH_TOKEN,
