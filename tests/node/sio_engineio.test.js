@@ -185,6 +185,42 @@ describe('Engine.IO over raw HTTP', () => {
     assert.equal(typeof (await ws.ping()).timestamp, 'number', 'the upgraded session is unaffected');
   });
 
+  // A browser reads the "3probe" (WebSocket) and the long-poll answers (other
+  // TCP connections) in whatever order they come: the noop that released the
+  // GET pending at the probe may be followed by more GETs from a client that
+  // has not seen "3probe" yet. Once it has, it pauses polling until its last
+  // GET returns, then sends "5"; until then its emits wait. A GET parked
+  // during the upgrade must therefore be released too (engine.io: a noop
+  // every 100 ms), or the upgrade and every emit stall until the next ping.
+  test('upgrade: GETs parked after the probe are released with a noop; emits made meanwhile arrive', { timeout: 20000 }, async () => {
+    const p = new RawPoll(ctx.server);
+    await p.handshake();
+    await p.post(['40']);
+    await p.collect((x) => x.includes('connection_status'));
+    const ws = ctx.track(new RawEio(ctx.server.wsUrl(`/socket.io/?EIO=4&transport=websocket&sid=${p.sid}`)));
+    await h.withTimeout(new Promise((resolve, reject) => { ws.ws.once('open', resolve); ws.ws.once('error', reject); }), 10000, 'ws open');
+    // no GET pending: the noop waits for the next one
+    assert.equal(await ws.exchange('2probe', (m) => m === '3probe', '3probe'), '3probe');
+    assert.deepEqual((await p.get({ timeout: 5000 })).packets, ['6'], 'the queued noop');
+    // still polling (3probe not seen): an emit over POST, its answer over GET
+    assert.equal((await p.post(['42["join_project",{"project_id":"upg-race"}]'])).body, 'ok');
+    const joined = await p.get({ timeout: 5000 });
+    assert.deepEqual(joined.packets, ['42["project_joined",{"project_id":"upg-race"}]']);
+    // one more GET, then the client sees 3probe and waits for that GET
+    for (let i = 0; i < 3; i++) {
+      const t0 = Date.now();
+      const r = await p.get({ timeout: 3000 });
+      assert.deepEqual(r.packets, ['6'], `GET ${i} during the upgrade: ${r.status} ${r.body}`);
+      assert.ok(Date.now() - t0 < 1500, `GET ${i} released after ${Date.now() - t0} ms`);
+    }
+    ws.send('5');
+    const from = ws.msgs.length;
+    ws.send('42["join_project",{"project_id":"upg-race2"}]');
+    assert.equal(await ws.next((m) => m.includes('upg-race2'), 'project_joined over ws', { from }),
+      '42["project_joined",{"project_id":"upg-race2"}]');
+    assert.equal((await p.get({ timeout: 5000 })).status, 400, 'polling is over for this session');
+  });
+
   test('a websocket while a probe is in progress is accepted and closed; the probe goes on', { timeout: 20000 }, async () => {
     const p = new RawPoll(ctx.server);
     await p.handshake();

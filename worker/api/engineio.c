@@ -16,6 +16,9 @@
 
 #define EIO_BUCKETS   1024
 #define EIO_QUEUE_MAX 4096 /* packets waiting for a long-poll GET */
+/* During an upgrade a parked GET is released with a noop this often (as
+ * engine.io does), so the client can pause polling and send "5". */
+#define EIO_UPGRADE_NOOP_MS 100
 
 struct eio_session {
     eio_session_t *hnext;
@@ -30,6 +33,9 @@ struct eio_session {
     int awaiting_pong;
     int closing; /* queue overflowed: closed on the next loop turn */
     loop_timer_t ping_timer;
+    /* Armed from the probe's "3probe" until "5" or the probe's end: the
+     * noops that release every GET parked meanwhile (upgrade_tick). */
+    loop_timer_t upgrade_timer;
 };
 
 /* The session table of this worker: process context, set up empty. */
@@ -170,6 +176,7 @@ static void session_close(eio_session_t *s, const char *why)
 {
     log_debug("socket.io session %s closed: %s", s->sid, why);
     loop_timer_stop(ctx_loop(), &s->ping_timer);
+    loop_timer_stop(ctx_loop(), &s->upgrade_timer);
     s->h->on_close(s);
     s->upper = NULL;
     eio_session_t **pp = &sessions[sid_hash(s->sid)];
@@ -238,9 +245,23 @@ static char *open_packet(eio_session_t *s, int allow_upgrade)
 
 /* ---- packets from the client, whatever their transport ---- */
 
+/* The probe was answered, "5" has not come yet. The noop sent with
+ * "3probe" released the GET pending then; but the client reads "3probe"
+ * (its WebSocket) and the poll answers (other connections) in any order, so
+ * it may poll again before it sees "3probe". Once it has, it pauses polling
+ * until that GET returns, and only then sends "5"; its emits wait until
+ * the switch. So a GET parked during the upgrade is released too. */
+static void upgrade_tick(loop_t *loop, loop_timer_t *t)
+{
+    eio_session_t *s = t->data;
+    answer_poll(s, "6");
+    loop_timer_start(loop, t, EIO_UPGRADE_NOOP_MS, upgrade_tick, s);
+}
+
 /* Upgrade done: queued packets go out over the WebSocket. */
 static void upgrade_done(eio_session_t *s)
 {
+    loop_timer_stop(ctx_loop(), &s->upgrade_timer);
     s->ws = s->probe;
     s->probe = NULL;
     for (uint32_t i = 0; i < s->qn; i++) {
@@ -264,8 +285,10 @@ static void on_packet(eio_session_t *s, conn_t *from, const char *pkt, size_t le
     case '2':
         if (from && from == s->probe && len == 6 && memcmp(pkt, "2probe", 6) == 0) {
             ws_send_text(from, "3probe", 6);
-            /* The pending long-poll returns so the client can switch. */
+            /* The pending long-poll returns so the client can switch, and
+             * so does every later one until it does (upgrade_tick). */
             eio_send(s, "6", 1);
+            loop_timer_start(ctx_loop(), &s->upgrade_timer, EIO_UPGRADE_NOOP_MS, upgrade_tick, s);
         }
         return;
     case '3':
@@ -335,7 +358,10 @@ static void eio_ws_close(conn_t *c)
     eio_session_t *s = c->ep_data;
     if (!s) return;
     c->ep_data = NULL;
-    if (s->probe == c) s->probe = NULL;
+    if (s->probe == c) {
+        s->probe = NULL;
+        loop_timer_stop(ctx_loop(), &s->upgrade_timer); /* no upgrade any more */
+    }
     if (s->ws == c) {
         s->ws = NULL;
         session_close(s, "transport closed");
