@@ -421,6 +421,7 @@ void worker_main(const ragws_config_t *cfg, shm_region_t *shm, int slot_idx, uin
     ip_table_free(net->ips);
     outbuf_unref(net->ping_frame);
     free(net->scratch);
+    free(net->read_again); /* what a last upload left queued */
     free(wk->ring_buf);
     loop_free(wk->loop);
     close(sfd);

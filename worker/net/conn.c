@@ -99,6 +99,7 @@ void conn_close(conn_t *c, const char *why)
         stats_sub(&net->stats->ws_connections, 1);
     } else {
         http_abort_async(c);
+        if (c->flags & CF_READ_AGAIN) http_read_again_forget(c);
         stats_sub(&net->stats->http_connections, 1);
     }
     ip_table_release(net->ips, &c->peer);

@@ -32,7 +32,7 @@ enum conn_flag {
     CF_LOOPBACK = 1 << 3,
     CF_CLOSING = 1 << 4,       /* WebSocket close sent; ignore new messages */
     CF_HAD_REQUEST = 1 << 5,   /* at least one HTTP request completed */
-    CF_READ_AGAIN = 1 << 6,    /* read budget used up with data left */
+    CF_READ_AGAIN = 1 << 6,    /* body bite read: on net->read_again (http.c) */
     CF_KEEPALIVE = 1 << 7,     /* current HTTP request allows keep-alive */
     CF_SLOW = 1 << 8,          /* closed as a slow consumer */
     CF_HEAD = 1 << 10,

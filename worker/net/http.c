@@ -437,8 +437,59 @@ static void parse_input(conn_t *c)
         in_discard(c);
 }
 
+/* Streamed body bytes read in one wake-up before the others get a turn. */
+#define HTTP_BODY_BITE (256u * 1024)
+
+static void read_again_due(loop_t *loop, loop_timer_t *t)
+{
+    (void)loop;
+    (void)t;
+    /* Taken off first: a connection read now may be put back. Closed ones
+     * stay allocated until the end of this loop iteration. */
+    conn_t **list = net->read_again;
+    uint32_t n = net->n_read_again;
+    net->read_again = NULL;
+    net->n_read_again = net->cap_read_again = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        conn_t *c = list[i];
+        c->flags &= (uint16_t)~CF_READ_AGAIN;
+        if (c->state == CONN_HTTP) http_on_readable(c);
+    }
+    free(list);
+}
+
+/* 0 when c will be read again at the next iteration, -1 when it could not
+ * be queued (then the caller just reads on). */
+static int read_again_later(conn_t *c)
+{
+    if (c->flags & CF_READ_AGAIN) return 0;
+    if (net->n_read_again == net->cap_read_again) {
+        uint32_t cap = net->cap_read_again ? 2 * net->cap_read_again : 8;
+        conn_t **l = realloc(net->read_again, cap * sizeof *l);
+        if (!l) return -1;
+        net->read_again = l;
+        net->cap_read_again = cap;
+    }
+    net->read_again[net->n_read_again++] = c;
+    c->flags |= CF_READ_AGAIN;
+    if (!loop_timer_armed(&net->read_again_timer))
+        loop_timer_start(net->loop, &net->read_again_timer, 0, read_again_due, NULL);
+    return 0;
+}
+
+void http_read_again_forget(conn_t *c)
+{
+    c->flags &= (uint16_t)~CF_READ_AGAIN;
+    for (uint32_t i = 0; i < net->n_read_again; i++)
+        if (net->read_again[i] == c) {
+            net->read_again[i] = net->read_again[--net->n_read_again];
+            return;
+        }
+}
+
 void http_on_readable(conn_t *c)
 {
+    size_t bite = 0;
     const ragws_config_t *cfg = net->cfg;
     size_t max = cfg->max_header_bytes + cfg->max_body_bytes;
     for (;;) {
@@ -459,7 +510,12 @@ void http_on_readable(conn_t *c)
         if (n > 0) {
             stats_add(&net->stats->bytes_in, (uint64_t)n);
             c->in_len += (uint32_t)n;
+            int streaming = c->body != NULL;
             parse_input(c);
+            bite += (size_t)n;
+            if (streaming && bite >= HTTP_BODY_BITE && c->state == CONN_HTTP &&
+                read_again_later(c) == 0)
+                return; /* edge-triggered: the bytes left are read from the timer */
             continue;
         }
         if (n == 0) {

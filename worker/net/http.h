@@ -16,6 +16,8 @@
 #include "protocol/http_parser.h"
 
 void http_on_readable(conn_t *c);
+/* A closing connection leaves the read-again list (net->read_again). */
+void http_read_again_forget(conn_t *c);
 
 /* Parse input already in c->in (a socket handed over from another worker). */
 void http_feed(conn_t *c);

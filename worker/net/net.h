@@ -64,6 +64,13 @@ typedef struct net_ctx {
     outbuf_t *ping_frame; /* shared, pre-encoded */
     int draining;
 
+    /* Connections whose streamed body was read for a full bite: read on
+     * at the next loop iteration (http.c), so one fast upload does not
+     * keep the loop from everything else. */
+    conn_t **read_again;
+    uint32_t n_read_again, cap_read_again;
+    loop_timer_t read_again_timer;
+
     const route_t *routes;
     size_t n_routes;
     net_hooks_t hooks;
