@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "base/config.h"
+#include "base/err.h"
 
 #define KiB     1024.0
 #define MiB     (1024.0 * KiB)
@@ -69,18 +70,9 @@ struct key_def {
 extern const struct key_def CONFIG_KEYS[];
 extern const size_t CONFIG_N_KEYS;
 
-/* Writes the message into err (when there is room) and returns -1. */
-static inline __attribute__((format(printf, 3, 4))) int fail(char *err, size_t errlen,
-                                                             const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+/* Writes the message into err (when there is room) and returns -1: the
+ * one error-text helper of base/err.h under the short name these files use. */
+#define fail err_set
 
 /* config_keys.c */
 /* Whole-string integer; -1 if not a number, -2 if it does not fit. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/utf8.h"
+#include "cli/args.h"
 #include "cli/db_admin.h"
 
 static const char SQL_LIST[] =
@@ -38,25 +39,13 @@ static PGconn *connect_db(const ragws_config_t *cfg)
     return c;
 }
 
-/* --status S: 0 (none or valid), -1 (bad). */
-static int status_arg(int argc, char **argv, const char **status)
-{
-    static const char *const STATUSES[] = {"pending", "delivered", "dead"};
-    *status = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--status") != 0) continue;
-        if (i + 1 >= argc) return -1;
-        for (size_t k = 0; k < sizeof STATUSES / sizeof STATUSES[0]; k++)
-            if (strcmp(argv[i + 1], STATUSES[k]) == 0) *status = STATUSES[k];
-        if (!*status) return -1;
-    }
-    return 0;
-}
+static const char *const STATUSES[] = {"pending", "delivered", "dead"};
 
 static int cmd_list(const ragws_config_t *cfg, int argc, char **argv)
 {
     const char *status;
-    if (status_arg(argc, argv, &status) < 0) {
+    if (cli_choice_arg(argc, argv, "--status", STATUSES, sizeof STATUSES / sizeof STATUSES[0],
+                       &status) < 0) {
         fputs(USAGE, stderr);
         return 2;
     }

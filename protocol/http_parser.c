@@ -133,7 +133,7 @@ static int transfer_coding(const http_header_t *h, int *te)
     *te = 1;
     if (h->value_len == 7 && ieq(h->value, 7, "chunked", 7)) return 1;
     return http_value_has_token(h->value, h->value_len, "chunked") ? HTTP_ERR_BAD
-                                                                    : HTTP_ERR_NOT_IMPL;
+                                                                   : HTTP_ERR_NOT_IMPL;
 }
 
 /* Framing and routing checks that need the whole field section. */
@@ -351,4 +351,19 @@ int http_method_is(const http_request_t *req, const char *m)
 {
     size_t n = strlen(m);
     return req->method_len == n && memcmp(req->method, m, n) == 0;
+}
+
+int http_query_has(const http_request_t *req, const char *name)
+{
+    size_t nl = strlen(name);
+    const char *p = req->query, *end = p ? p + req->query_len : NULL;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        const char *ke = eq ? eq : e;
+        if ((size_t)(ke - p) == nl && memcmp(p, name, nl) == 0) return 1;
+        p = amp ? amp + 1 : end;
+    }
+    return 0;
 }

@@ -70,6 +70,10 @@ int http_value_has_token(const char *value, size_t len, const char *token);
  * terminated). Returns its length, or -1 when absent or too long. */
 int http_query_param(const http_request_t *req, const char *name, char *out, size_t outlen);
 
+/* Is `name` a key of the query, with or without a value ("?stream",
+ * "?stream=1")? Keys are compared as sent (not decoded). */
+int http_query_has(const http_request_t *req, const char *name);
+
 /* Reason phrase for a status code ("OK", "Bad Request", ...). */
 const char *http_status_text(int status);
 

@@ -36,21 +36,8 @@ cleanup() {
 trap cleanup EXIT
 T0=$SECONDS
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # url, seconds
-    local end=$((SECONDS + $2))
-    until curl -fsS -o /dev/null "$1" 2>/dev/null; do
-        ((SECONDS < end)) || { echo "timeout waiting for $1" >&2; return 1; }
-        sleep 0.1
-    done
-}
-start_bg() { # log, command...
-    local log=$1
-    shift
-    "$@" >"$log" 2>&1 &
-    pids+=($!)
-    echo $!
-}
+# free_port, wait_http, start_bg
+. scripts/bench-lib.sh
 result() { grep '^RESULT' "$1" | tail -1; }
 field() { sed -n "s/.* $2=\\([^ ]*\\).*/\\1/p; s/^RESULT $2=\\([^ ]*\\).*/\\1/p" <<<"$1" | head -1; }
 

@@ -11,12 +11,13 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
-const os = require('node:os');
 const path = require('node:path');
 const { after, before, describe, test } = require('node:test');
 const h = require('../node/helpers');
+const chromium = require('./chromium');
 
-const CHROMIUM = process.env.RAGWS_CHROMIUM || '/usr/bin/chromium';
+const { launch } = chromium;
+
 const ROUNDS = Number(process.env.RAGWS_BROWSER_ROUNDS || 5);
 const QUESTION = 'How do workers share broadcasts?';
 const BUNDLE = path.join(h.REPO, 'node_modules', 'socket.io-client', 'dist', 'socket.io.min.js');
@@ -39,18 +40,6 @@ function startStatic() {
   return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve(srv)));
 }
 
-async function launch() {
-  const { chromium } = require('playwright-core');
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ragws-chromium-'));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  browser.profile = profile;
-  return browser;
-}
 
 /** The stored assistant message a message_complete names. */
 async function storedAnswer(messageId) {
@@ -84,8 +73,7 @@ describe('headless chromium, page from another origin', () => {
     page.browser = await launch();
   }, { timeout: 60000 });
   after(async () => {
-    if (page.browser) await page.browser.close().catch(() => {});
-    if (page.browser && page.browser.profile) fs.rmSync(page.browser.profile, { recursive: true, force: true });
+    await chromium.close(page.browser);
     if (page.static) page.static.close();
   });
 

@@ -6,87 +6,20 @@
 // screenshot of the page under build/ is not blank.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const zlib = require('node:zlib');
 const { after, before, describe, test } = require('node:test');
 const h = require('../node/helpers');
+const chromium = require('./chromium');
 
-const CHROMIUM = process.env.RAGWS_CHROMIUM || '/usr/bin/chromium';
 const SHOT = path.join(h.REPO, 'build', 'docs-screenshot.png');
-
-/** Distinct colours of a PNG (8-bit RGB/RGBA, non-interlaced), sampled. */
-function pngColours(buf) {
-  let pos = 8;
-  let width;
-  let height;
-  let ctype;
-  const idat = [];
-  while (pos < buf.length) {
-    const len = buf.readUInt32BE(pos);
-    const type = buf.toString('ascii', pos + 4, pos + 8);
-    const data = buf.subarray(pos + 8, pos + 8 + len);
-    if (type === 'IHDR') {
-      width = data.readUInt32BE(0);
-      height = data.readUInt32BE(4);
-      assert.equal(data[8], 8, 'bit depth 8');
-      ctype = data[9];
-      assert.equal(data[12], 0, 'not interlaced');
-    } else if (type === 'IDAT') {
-      idat.push(data);
-    }
-    pos += 12 + len;
-  }
-  const bpp = ctype === 6 ? 4 : 3;
-  const raw = zlib.inflateSync(Buffer.concat(idat));
-  const stride = width * bpp;
-  const prev = Buffer.alloc(stride);
-  const line = Buffer.alloc(stride);
-  const colours = new Set();
-  for (let y = 0; y < height; y++) {
-    const f = raw[y * (stride + 1)];
-    const src = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
-    for (let i = 0; i < stride; i++) {
-      const a = i >= bpp ? line[i - bpp] : 0;
-      const b = prev[i];
-      const c = i >= bpp ? prev[i - bpp] : 0;
-      let v = src[i];
-      if (f === 1) v += a;
-      else if (f === 2) v += b;
-      else if (f === 3) v += (a + b) >> 1;
-      else if (f === 4) {
-        const p = a + b - c;
-        const pa = Math.abs(p - a);
-        const pb = Math.abs(p - b);
-        const pc = Math.abs(p - c);
-        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      }
-      line[i] = v & 255;
-    }
-    for (let x = 0; x < width; x += 3) colours.add(line.readUIntBE(x * bpp, 3));
-    line.copy(prev);
-  }
-  return { width, height, colours: colours.size };
-}
 
 describe('GET /docs in headless chromium, offline', () => {
   const ctx = h.setup({ name: 'docs' });
   const b = {};
   before(async () => {
-    const { chromium } = require('playwright-core');
-    b.profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ragws-chromium-'));
-    b.browser = await chromium.launchPersistentContext(b.profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 1400 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    b.browser = await chromium.launch({ viewport: { width: 1280, height: 1400 } });
   }, { timeout: 60000 });
-  after(async () => {
-    if (b.browser) await b.browser.close().catch(() => {});
-    if (b.profile) fs.rmSync(b.profile, { recursive: true, force: true });
-  });
+  after(() => chromium.close(b.browser));
 
   test('the page renders every operation of /openapi.json from ragws alone', { timeout: 60000 }, async () => {
     const base = `http://127.0.0.1:${ctx.server.port}`;
@@ -125,7 +58,7 @@ describe('GET /docs in headless chromium, offline', () => {
     // the page as rendered, before anything is clicked
     fs.mkdirSync(path.dirname(SHOT), { recursive: true });
     await p.screenshot({ path: SHOT, fullPage: false });
-    const png = pngColours(fs.readFileSync(SHOT));
+    const png = chromium.pngColours(fs.readFileSync(SHOT));
     assert.equal(png.width, 1280);
     assert.ok(png.colours > 20, `screenshot ${SHOT} is not blank (${png.colours} colours)`);
     // open one operation: its responses table names the documented codes

@@ -11,84 +11,19 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const zlib = require('node:zlib');
 const { after, before, describe, test } = require('node:test');
 const h = require('../node/helpers');
+const chromium = require('./chromium');
 
-const CHROMIUM = process.env.RAGWS_CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(h.REPO, 'build', 'ui-screenshots');
 const QUESTION = 'How do workers share broadcasts?';
-
-/** Distinct colours of a PNG (8-bit RGB/RGBA, non-interlaced), sampled. */
-function pngColours(buf) {
-  let pos = 8;
-  let width;
-  let height;
-  let ctype;
-  const idat = [];
-  while (pos < buf.length) {
-    const len = buf.readUInt32BE(pos);
-    const type = buf.toString('ascii', pos + 4, pos + 8);
-    const data = buf.subarray(pos + 8, pos + 8 + len);
-    if (type === 'IHDR') {
-      width = data.readUInt32BE(0);
-      height = data.readUInt32BE(4);
-      assert.equal(data[8], 8, 'bit depth 8');
-      ctype = data[9];
-      assert.equal(data[12], 0, 'not interlaced');
-    } else if (type === 'IDAT') {
-      idat.push(data);
-    }
-    pos += 12 + len;
-  }
-  const bpp = ctype === 6 ? 4 : 3;
-  const raw = zlib.inflateSync(Buffer.concat(idat));
-  const stride = width * bpp;
-  const prev = Buffer.alloc(stride);
-  const line = Buffer.alloc(stride);
-  const colours = new Set();
-  let sum = 0;
-  let sum2 = 0;
-  let n = 0;
-  for (let y = 0; y < height; y++) {
-    const f = raw[y * (stride + 1)];
-    const src = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
-    for (let i = 0; i < stride; i++) {
-      const a = i >= bpp ? line[i - bpp] : 0;
-      const b = prev[i];
-      const c = i >= bpp ? prev[i - bpp] : 0;
-      let v = src[i];
-      if (f === 1) v += a;
-      else if (f === 2) v += b;
-      else if (f === 3) v += (a + b) >> 1;
-      else if (f === 4) {
-        const p = a + b - c;
-        const pa = Math.abs(p - a);
-        const pb = Math.abs(p - b);
-        const pc = Math.abs(p - c);
-        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      }
-      line[i] = v & 255;
-    }
-    for (let x = 0; x < width; x += 3) {
-      colours.add(line.readUIntBE(x * bpp, 3));
-      const lum = line[x * bpp] + line[x * bpp + 1] + line[x * bpp + 2];
-      sum += lum;
-      sum2 += lum * lum;
-      n++;
-    }
-    line.copy(prev);
-  }
-  const mean = sum / n;
-  return { width, height, colours: colours.size, variance: sum2 / n - mean * mean };
-}
 
 async function shot(p, name) {
   fs.mkdirSync(SHOTS, { recursive: true });
   const file = path.join(SHOTS, `${name}.png`);
   await p.evaluate(() => window.scrollTo(0, 0));
   await p.screenshot({ path: file, fullPage: false });
-  const png = pngColours(fs.readFileSync(file));
+  const png = chromium.pngColours(fs.readFileSync(file));
   assert.ok(png.colours > 20, `${file} is not blank (${png.colours} colours)`);
   assert.ok(png.variance > 100, `${file} is not blank (pixel variance ${png.variance.toFixed(1)})`);
   return file;
@@ -102,19 +37,7 @@ function makePdf(file, pages) {
   return fs.readFileSync(file);
 }
 
-async function launch() {
-  const { chromium } = require('playwright-core');
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ragws-chromium-'));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  browser.profile = profile;
-  return browser;
-}
+const launch = () => chromium.launch({ viewport: { width: 1280, height: 1000 } });
 
 describe('the browser UI in headless chromium, offline', () => {
   const ctx = h.setup({
@@ -128,8 +51,7 @@ describe('the browser UI in headless chromium, offline', () => {
     b.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ragws-ui-'));
   }, { timeout: 60000 });
   after(async () => {
-    if (b.browser) await b.browser.close().catch(() => {});
-    if (b.browser) fs.rmSync(b.browser.profile, { recursive: true, force: true });
+    await chromium.close(b.browser);
     if (b.tmp) fs.rmSync(b.tmp, { recursive: true, force: true });
   });
 
@@ -574,10 +496,7 @@ describe('auth.mode = jwt: the page asks for a token and uses it', () => {
   });
   const b = {};
   before(async () => { b.browser = await launch(); }, { timeout: 60000 });
-  after(async () => {
-    if (b.browser) await b.browser.close().catch(() => {});
-    if (b.browser) fs.rmSync(b.browser.profile, { recursive: true, force: true });
-  });
+  after(() => chromium.close(b.browser));
 
   test('no token: the dialog opens and the status says reconnecting; with one, an answer streams', { timeout: 90000 }, async () => {
     const p = await b.browser.newPage();

@@ -52,22 +52,6 @@ static void default_session(const route_params_t *params, char *out)
     out[n] = '\0';
 }
 
-/* Is `name` a key of the query (with or without a value)? */
-static int query_has(const http_request_t *req, const char *name)
-{
-    size_t nl = strlen(name);
-    const char *p = req->query, *end = p ? p + req->query_len : NULL;
-    while (p && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *e = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(e - p));
-        const char *ke = eq ? eq : e;
-        if ((size_t)(ke - p) == nl && memcmp(p, name, nl) == 0) return 1;
-        p = amp ? amp + 1 : end;
-    }
-    return 0;
-}
-
 /* ?session_id= into out, or the default (required: 422 without it).
  * 0, or -1 after answering 422 / 500. */
 static int session_of(conn_t *c, const http_request_t *req, const route_params_t *params,
@@ -75,7 +59,7 @@ static int session_of(conn_t *c, const http_request_t *req, const route_params_t
 {
     char v[CONV_SESSION_MAX + 2];
     int n = http_query_param(req, "session_id", v, sizeof v);
-    int present = n >= 0 || query_has(req, "session_id");
+    int present = n >= 0 || http_query_has(req, "session_id");
     conv_errs_t errs = {0};
     if (!present && required) {
         conv_errs_query(&errs, "session_id", "missing", "Field required");

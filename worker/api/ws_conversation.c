@@ -111,29 +111,13 @@ static void start_next(conv_conn_t *s)
     if (!s->job) send_error(s->c, "internal_error", "INTERNAL_ERROR", "out of memory", 1);
 }
 
-/* Is `name` a key of the query (with or without a value)? */
-static int query_has(const http_request_t *req, const char *name)
-{
-    size_t nl = strlen(name);
-    const char *p = req->query, *end = p ? p + req->query_len : NULL;
-    while (p && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *e = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(e - p));
-        const char *ke = eq ? eq : e;
-        if ((size_t)(ke - p) == nl && memcmp(p, name, nl) == 0) return 1;
-        p = amp ? amp + 1 : end;
-    }
-    return 0;
-}
-
 /* ?session_id= (validated) or a new uuid; ?stream=1|true. -1: refused. */
 static int read_query(conv_conn_t *s, const ws_route_open_t *o)
 {
     ids_uuid4(s->sid);
     if (!o) return 0;
     char v[CONV_SESSION_MAX + 2];
-    if (query_has(&o->req, "session_id")) {
+    if (http_query_has(&o->req, "session_id")) {
         int n = http_query_param(&o->req, "session_id", v, sizeof v);
         if (n <= 0 || !conv_session_valid(v, (size_t)n)) return -1;
         memcpy(s->sid, v, (size_t)n + 1);

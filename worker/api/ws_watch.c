@@ -44,28 +44,13 @@ void watch_on_text(conn_t *c, const char *msg, size_t len)
         ws_send_text(c, pong, sizeof pong - 1);
     } else {
         char m[256];
-        utf8_snprintf(m, sizeof m,
-                      "unknown message type \"%.*s\" (this endpoint only streams events; ping)",
-                      QUOTE(type));
+        utf8_snprintf(
+            m, sizeof m,
+            "unknown message type \"%.*s\" (this endpoint only streams events; it answers ping)",
+            QUOTE(type));
         watch_send_error(c, ERR_UNKNOWN_TYPE, m);
     }
     json_decref(v);
-}
-
-/* Is `name` one of the query's keys (with or without a value)? */
-static int query_has(const http_request_t *req, const char *name)
-{
-    size_t nl = strlen(name);
-    const char *p = req->query, *end = p ? p + req->query_len : NULL;
-    while (p && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *e = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(e - p));
-        const char *ke = eq ? eq : e;
-        if ((size_t)(ke - p) == nl && memcmp(p, name, nl) == 0) return 1;
-        p = amp ? amp + 1 : end;
-    }
-    return 0;
 }
 
 /* Subscribe to base, or to "base:<value>" when the query names param. A
@@ -77,7 +62,7 @@ static void subscribe_filtered(conn_t *c, const void *open_arg, const char *base
     const ws_route_open_t *o = open_arg;
     char value[FILTER_MAX + 1], chan[256];
     const char *name = base;
-    if (o && query_has(&o->req, param)) {
+    if (o && http_query_has(&o->req, param)) {
         int n = http_query_param(&o->req, param, value, sizeof value);
         int ok = n > 0 && (size_t)n == strlen(value) && utf8_valid(value, (size_t)n, NULL) &&
                  ingest_channel(chan, sizeof chan, base, value) > 0;

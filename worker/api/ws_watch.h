@@ -1,6 +1,6 @@
 /* What the watching endpoints share (/ws/upload, /ws/collections,
  * /ws/dashboard, /ws/metrics in ws_watch.c; /ws/active-tasks and
- * /ws/task/{id} in ws_tasks.c): they only stream what the ring carries,
+ * /ws/task/{id} in ws_tasks.c; /ws/monitor in ws_monitor.c): they only stream what the ring carries,
  * so a client message is a ping (answered pong) or an error; all answer
  * errors in the seed 004 envelope {"type":"error","request_id":null,
  * "data":{"code","message","recoverable"}}. */

@@ -82,18 +82,12 @@ void extract_progress(extract_job_t *j, const char *stage, uint32_t done, uint32
     if (j->cb.on_progress) j->cb.on_progress(j->cb.ud, stage, done, total, msg);
 }
 
-int extract_emit(extract_job_t *j, uint32_t page, const char *text, size_t len)
+static int blank(char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; }
+
+/* len more bytes of text handed over, within ingest.max_extract_bytes;
+ * -1 (the job finished with the error) past it. */
+static int count_out(extract_job_t *j, size_t len)
 {
-    if (page > j->pages_out) j->pages_out = page;
-    /* Trim the edges: a page of blanks is no text. */
-    while (len && (text[0] == ' ' || text[0] == '\n' || text[0] == '\r' || text[0] == '\t')) {
-        text++;
-        len--;
-    }
-    while (len && (text[len - 1] == ' ' || text[len - 1] == '\n' || text[len - 1] == '\r' ||
-                   text[len - 1] == '\t' || text[len - 1] == '\f'))
-        len--;
-    if (len == 0) return 0;
     if (j->total_out + len > svc->cfg->extract_max_bytes) {
         char e[128];
         snprintf(e, sizeof e, "extracted text over %zu bytes (ingest.max_extract_bytes)",
@@ -102,6 +96,20 @@ int extract_emit(extract_job_t *j, uint32_t page, const char *text, size_t len)
         return -1;
     }
     j->total_out += len;
+    return 0;
+}
+
+int extract_emit(extract_job_t *j, uint32_t page, const char *text, size_t len)
+{
+    if (page > j->pages_out) j->pages_out = page;
+    /* Trim the edges: a page of blanks is no text. */
+    while (len && blank(text[0])) {
+        text++;
+        len--;
+    }
+    while (len && (blank(text[len - 1]) || text[len - 1] == '\f')) len--;
+    if (len == 0) return 0;
+    if (count_out(j, len) < 0) return -1;
     char *copy = NULL;
     if (!utf8_valid(text, len, NULL)) { /* a child's bytes: never pass invalid UTF-8 on */
         if (!(copy = malloc(len))) {
@@ -128,19 +136,12 @@ int extract_emit(extract_job_t *j, uint32_t page, const char *text, size_t len)
 static int emit_piece(extract_job_t *j, const char *text, size_t len)
 {
     if (!j->s_text) /* a page's leading blanks are no text */
-        while (len && (*text == ' ' || *text == '\n' || *text == '\r' || *text == '\t')) {
+        while (len && blank(*text)) {
             text++;
             len--;
         }
     if (len == 0) return 0;
-    if (j->total_out + len > svc->cfg->extract_max_bytes) {
-        char e[128];
-        snprintf(e, sizeof e, "extracted text over %zu bytes (ingest.max_extract_bytes)",
-                 svc->cfg->extract_max_bytes);
-        extract_finish(j, e);
-        return -1;
-    }
-    j->total_out += len;
+    if (count_out(j, len) < 0) return -1;
     j->s_text = 1;
     if (j->s_page > j->pages_out) j->pages_out = j->s_page;
     /* A child's bytes: never pass invalid UTF-8 on (scrubbed in place: the

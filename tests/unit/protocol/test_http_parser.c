@@ -74,6 +74,7 @@ static void test_no_query(void)
     CHECK_EQ_INT(req.query_len, 0);
     char out[8];
     CHECK_EQ_INT(http_query_param(&req, "a", out, sizeof out), -1);
+    CHECK(!http_query_has(&req, "a"));
 
     /* Empty query: present but empty. */
     CHECK_EQ_INT(PARSE("GET /x? HTTP/1.1\r\nHost: a\r\n\r\n") > 0, 1);
@@ -349,6 +350,10 @@ static void test_query_params(void)
     CHECK_EQ_INT(http_query_param(&req, "a", out, 1), -1);
     CHECK_EQ_INT(http_query_param(&req, "c", out, 1), 0);
     CHECK_EQ_INT(http_query_param(&req, "c", NULL, 0), -1);
+    /* keys, with or without a value, compared as sent */
+    CHECK(http_query_has(&req, "c") && http_query_has(&req, "d") && http_query_has(&req, "a"));
+    CHECK(http_query_has(&req, "long") && !http_query_has(&req, "lon"));
+    CHECK(!http_query_has(&req, "zzz") && !http_query_has(&req, "i=j"));
 }
 
 static void test_status_text(void)
