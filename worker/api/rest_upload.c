@@ -285,7 +285,9 @@ static void answer(upload_t *up)
         if (s)
             http_respond(c, 202, "application/json", s, strlen(s), NULL);
         else
-            http_respond_error(c, 503, "STORAGE_UNAVAILABLE", "the upload could not be queued");
+            http_respond_error(c, 503, "STORAGE_UNAVAILABLE",
+                               "PostgreSQL is unavailable; the upload was not stored, retry "
+                               "shortly");
         free(s);
         http_end_async(c);
     }
